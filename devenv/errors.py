@@ -1,0 +1,114 @@
+"""The one exception root of devenv, and the exit code of each handled failure.
+
+DevenvError                      handled: the CLI prints "Kind: message" + hint, no traceback
+├── ConfigError          (3)     a compose file, profile, registry or flag is wrong
+│   └── MissingSecretError       a ${VAR} reference has no value
+├── DockerUnavailableError (4)   the engine cannot be reached
+├── ImageError           (5)     an image is missing and could not be pulled or built
+├── PortConflictError    (6)     a host port is taken and --strict-ports was given
+├── ReadinessError       (7)     a service did not become healthy (timeout or crash loop)
+├── LockedError          (8)     another devenv holds this project's lock
+├── RefusedError         (9)     an unsafe action was refused (bypass vs protected provider,
+│                                 data-directory major version, deleting data unconfirmed)
+├── ProviderError        (10)    an external provider answered wrongly or not at all
+└── ChecksFailedError    (1)     `check` ran and at least one check failed
+
+Adapters translate third-party exceptions into these with ``raise ... from exc``;
+anything else that escapes is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DevenvError(Exception):
+    """Base of every failure devenv handles and explains."""
+
+    exit_code = 1
+    kind = "Error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """The whole error as the single line the CLI prints."""
+        text = f"{self.kind}: {self.message}"
+        if self.hint:
+            text += f" (fix: {self.hint})"
+        return text
+
+
+class ConfigError(DevenvError):
+    exit_code = 3
+    kind = "Config error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = ""
+        if file and key:
+            where = f"{file}: {key}: "
+        elif file:
+            where = f"{file}: "
+        elif key:
+            where = f"{key}: "
+        super().__init__(where + message, hint=hint)
+        self.file = file
+        self.key = key
+
+
+class MissingSecretError(ConfigError):
+    kind = "Missing secret"
+
+
+class DockerUnavailableError(DevenvError):
+    exit_code = 4
+    kind = "Docker unavailable"
+
+
+class ImageError(DevenvError):
+    exit_code = 5
+    kind = "Image error"
+
+
+class PortConflictError(DevenvError):
+    exit_code = 6
+    kind = "Port conflict"
+
+
+class ReadinessError(DevenvError):
+    exit_code = 7
+    kind = "Not ready"
+
+    def __init__(self, message: str, *, hint: str | None = None, details: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.details = details
+
+
+class LockedError(DevenvError):
+    exit_code = 8
+    kind = "Busy"
+
+
+class RefusedError(DevenvError):
+    exit_code = 9
+    kind = "Refused"
+
+
+class ProviderError(DevenvError):
+    exit_code = 10
+    kind = "Provider error"
+
+
+class ChecksFailedError(DevenvError):
+    exit_code = 1
+    kind = "Checks failed"
+
+
+EXIT_INTERRUPTED = 130

@@ -1,0 +1,1 @@
+"""phases layer of devenv."""

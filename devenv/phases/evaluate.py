@@ -1,0 +1,293 @@
+"""Pure evaluation: registry + profile + check results → phase verdicts, blockers and actions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from devenv.checks.ids import service_checks
+from devenv.model import CheckResult, Profile
+from devenv.phases.registry import Part, Phase, Registry
+
+Verdict = Literal["complete", "can-proceed", "blocked"]
+BlockerKind = Literal["decision", "later", "unknown"]
+
+
+@dataclass(frozen=True)
+class PartVerdict:
+    status: Verdict
+    blocked_by: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PhaseVerdict:
+    id: str
+    name: str
+    local: PartVerdict
+    production: PartVerdict
+
+    def part(self, part: Part) -> PartVerdict:
+        return self.local if part == "local" else self.production
+
+
+@dataclass(frozen=True)
+class BlockerStatus:
+    id: str
+    kind: BlockerKind
+    what: str
+    resolved: bool
+    by: str | None
+    blocks: tuple[str, ...] = ()  # phase ids that list it
+
+
+@dataclass(frozen=True)
+class ActionStatus:
+    what: str
+    phase: str
+    part: Part
+    status: Verdict
+    blocked_by: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    phases: tuple[PhaseVerdict, ...]
+    blockers: tuple[BlockerStatus, ...]
+    actions: tuple[ActionStatus, ...]
+
+    def phase(self, phase_id: str) -> PhaseVerdict:
+        for verdict in self.phases:
+            if verdict.id == phase_id:
+                return verdict
+        raise KeyError(phase_id)
+
+    def blocker(self, blocker_id: str) -> BlockerStatus:
+        for blocker in self.blockers:
+            if blocker.id == blocker_id:
+                return blocker
+        raise KeyError(blocker_id)
+
+
+def evaluate(registry: Registry, profile: Profile, checks: Sequence[CheckResult]) -> Evaluation:
+    """Compute every phase's local and production verdict from live evidence.
+
+    A LATER item is resolved for this run when the profile binds its service to the "external"
+    provider and that service's checks (``postgres.*``, ``objectstore.*``) ran and all passed;
+    an item closed by a decision (``resolved_by``) is always resolved.
+
+    Local part: "complete" when the registry says so. Otherwise blocked by every undecided
+    decision, every unresolved LATER item without a local stand-in, every prerequisite whose
+    local part is blocked, every blocking unknown and every failed (not skipped) check among its
+    ``local_checks``; else "can-proceed". A prerequisite that can itself proceed locally does not
+    hold the phase back.
+
+    Production part: "complete" when the registry says so. Otherwise blocked by every unresolved
+    LATER item, every undecided decision, every blocking unknown and every prerequisite whose
+    production part is blocked; else "can-proceed".
+    """
+    by_id = {c.id: c for c in checks}
+    resolution, open_because = _resolve_later(registry, profile, checks)
+    verdicts: dict[str, PhaseVerdict] = {}
+
+    def verdict(phase: Phase) -> PhaseVerdict:
+        if phase.id not in verdicts:
+            for need in phase.needs:
+                verdict(registry.phase(need))
+            verdicts[phase.id] = PhaseVerdict(
+                id=phase.id,
+                name=phase.name,
+                local=_local(registry, phase, verdicts, resolution, by_id),
+                production=_production(registry, phase, verdicts, resolution, open_because),
+            )
+        return verdicts[phase.id]
+
+    phases = tuple(verdict(p) for p in registry.phases)
+    return Evaluation(
+        phases=phases,
+        blockers=_blockers(registry, resolution),
+        actions=_actions(registry, verdicts, resolution),
+    )
+
+
+def _resolve_later(
+    registry: Registry, profile: Profile, checks: Sequence[CheckResult]
+) -> tuple[dict[str, str | None], dict[str, str]]:
+    """LATER id → what resolves it for this run (None while open), and why open ones stay open."""
+    resolved: dict[str, str | None] = {}
+    open_because: dict[str, str] = {}
+    for item in registry.later:
+        resolved[item.id] = None
+        if item.resolved_by is not None:
+            resolved[item.id] = f"decision {item.resolved_by}"
+            continue
+        if item.service is None:
+            open_because[item.id] = "no provider devenv can verify"
+            continue
+        binding = profile.binding(item.service)
+        if binding.provider != "external":
+            open_because[item.id] = f"profile {profile.name} binds {item.service} to local"
+            continue
+        evidence = service_checks(item.service, checks)
+        bad = [c.id for c in evidence if not c.ok or c.skipped]
+        if not evidence:
+            open_because[item.id] = f"{item.service} external but no {item.service} checks ran"
+        elif bad:
+            open_because[item.id] = f"{item.service} external but {', '.join(bad)} not ok"
+        else:
+            ids = ", ".join(c.id for c in evidence)
+            resolved[item.id] = f"profile {profile.name}: {item.service} external, checks {ids} ok"
+    return resolved, open_because
+
+
+def _local(
+    registry: Registry,
+    phase: Phase,
+    verdicts: Mapping[str, PhaseVerdict],
+    resolution: Mapping[str, str | None],
+    checks: Mapping[str, CheckResult],
+) -> PartVerdict:
+    if phase.local_complete:
+        return PartVerdict("complete", evidence=("registry: local part complete",))
+    blocked: list[str] = []
+    evidence: list[str] = []
+    for need in phase.needs:
+        status = verdicts[need].local.status
+        if status == "blocked":
+            blocked.append(need)
+        evidence.append(f"prerequisite {need}: local {status}")
+    blocked_decisions = _undecided(registry, phase)
+    blocked += blocked_decisions
+    evidence += [f"{d} undecided" for d in blocked_decisions]
+    for later_id in phase.later:
+        item = registry.later_item(later_id)
+        if resolution[later_id] is not None:
+            evidence.append(f"{later_id} resolved by {resolution[later_id]}")
+        elif item.stand_in_exists:
+            evidence.append(f"{later_id} covered locally by {item.stand_in or 'a stand-in'}")
+        else:
+            blocked.append(later_id)
+            evidence.append(f"{later_id} ({item.what}) has no local stand-in")
+    unknowns = _blocking_unknowns(registry, phase)
+    blocked += unknowns
+    evidence += [f"{u} open" for u in unknowns]
+    failed, check_evidence = _check_evidence(phase, checks)
+    blocked += failed
+    evidence += check_evidence
+    return PartVerdict("blocked" if blocked else "can-proceed", tuple(blocked), tuple(evidence))
+
+
+def _production(
+    registry: Registry,
+    phase: Phase,
+    verdicts: Mapping[str, PhaseVerdict],
+    resolution: Mapping[str, str | None],
+    open_because: Mapping[str, str],
+) -> PartVerdict:
+    if phase.production_complete:
+        return PartVerdict("complete", evidence=("registry: production part complete",))
+    blocked: list[str] = []
+    evidence: list[str] = []
+    for need in phase.needs:
+        if verdicts[need].production.status == "blocked":
+            blocked.append(need)
+            evidence.append(f"prerequisite {need}: production blocked")
+    blocked_decisions = _undecided(registry, phase)
+    blocked += blocked_decisions
+    evidence += [f"{d} undecided" for d in blocked_decisions]
+    for later_id in phase.later:
+        if resolution[later_id] is None:
+            blocked.append(later_id)
+            what = registry.later_item(later_id).what
+            evidence.append(f"{later_id} ({what}) open: {open_because[later_id]}")
+        else:
+            evidence.append(f"{later_id} resolved by {resolution[later_id]}")
+    unknowns = _blocking_unknowns(registry, phase)
+    blocked += unknowns
+    evidence += [f"{u} open" for u in unknowns]
+    return PartVerdict("blocked" if blocked else "can-proceed", tuple(blocked), tuple(evidence))
+
+
+def _check_evidence(phase: Phase, checks: Mapping[str, CheckResult]) -> tuple[list[str], list[str]]:
+    """Failed check ids, and one evidence line per outcome, for a phase's local checks."""
+    buckets: dict[str, list[str]] = {"ok": [], "skipped": [], "not run": []}
+    failed: list[str] = []
+    evidence: list[str] = []
+    for check_id in phase.local_checks:
+        check = checks.get(check_id)
+        if check is None:
+            buckets["not run"].append(check_id)
+        elif check.skipped:
+            buckets["skipped"].append(check_id)
+        elif check.ok:
+            buckets["ok"].append(check_id)
+        else:
+            failed.append(check_id)
+            evidence.append(f"{check_id} failed: {check.detail}")
+    evidence += [f"checks {label}: {', '.join(ids)}" for label, ids in buckets.items() if ids]
+    return failed, evidence
+
+
+def _undecided(registry: Registry, phase: Phase) -> list[str]:
+    return [d for d in phase.decisions if not registry.decision(d).chosen]
+
+
+def _blocking_unknowns(registry: Registry, phase: Phase) -> list[str]:
+    return [u.id for u in registry.unknowns if phase.id in u.blocks and u.status != "resolved"]
+
+
+def _blockers(
+    registry: Registry, resolution: Mapping[str, str | None]
+) -> tuple[BlockerStatus, ...]:
+    out: list[BlockerStatus] = []
+    for d in registry.decisions:
+        holds = tuple(p.id for p in registry.phases if d.id in p.decisions)
+        by = f"chosen: {d.choice}" if d.chosen else None
+        out.append(BlockerStatus(d.id, "decision", d.name, d.chosen, by, holds))
+    for item in registry.later:
+        by = resolution[item.id]
+        out.append(BlockerStatus(item.id, "later", item.what, by is not None, by, item.blocks))
+    for u in registry.unknowns:
+        resolved = u.status == "resolved"
+        out.append(
+            BlockerStatus(
+                u.id, "unknown", u.what, resolved, u.status if resolved else None, u.blocks
+            )
+        )
+    return tuple(out)
+
+
+def _actions(
+    registry: Registry,
+    verdicts: Mapping[str, PhaseVerdict],
+    resolution: Mapping[str, str | None],
+) -> tuple[ActionStatus, ...]:
+    out: list[ActionStatus] = []
+    for action in registry.actions:
+        part = verdicts[action.phase].part(action.part)
+        if action.gated_by is None:
+            status, blocked = part.status, part.blocked_by
+        else:
+            blocked = tuple(
+                g for g in action.gated_by if not _settled(registry, g, verdicts, resolution)
+            )
+            status = "blocked" if blocked else "can-proceed"
+        out.append(
+            ActionStatus(action.what, action.phase, action.part, status, blocked, action.note)
+        )
+    return tuple(out)
+
+
+def _settled(
+    registry: Registry,
+    ident: str,
+    verdicts: Mapping[str, PhaseVerdict],
+    resolution: Mapping[str, str | None],
+) -> bool:
+    if ident in resolution:
+        return resolution[ident] is not None
+    if ident in verdicts:
+        return verdicts[ident].local.status != "blocked"
+    return registry.decision(ident).chosen

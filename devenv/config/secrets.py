@@ -1,0 +1,68 @@
+"""Keep secrets out of output: mask URLs for display and redact known values from any text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import SplitResult, unquote, urlsplit
+
+MASK = "****"
+_SECRET_PARAM = re.compile(r"pass|secret|token|key|signature|credential|auth", re.IGNORECASE)
+
+
+def _split(url: str) -> SplitResult | None:
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.netloc:
+        return None
+    return parts
+
+
+def has_userinfo(url: str) -> bool:
+    """Whether the URL carries a user or password (which makes the whole URL a secret)."""
+    parts = _split(url)
+    return parts is not None and "@" in parts.netloc
+
+
+def mask_url(url: str) -> str:
+    """``postgres://app:pw@db:5432/app?sslmode=require`` → ``postgres://app:****@db:5432/app?...``.
+
+    Scheme, user, host, port, path and harmless query parameters stay readable; the password
+    and query values that look like credentials become ``****``. Anything that does not parse
+    as a URL is masked whole.
+    """
+    parts = _split(url)
+    if parts is None:
+        return MASK
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:{MASK}@{hostport}" if colon else f"{user}@{hostport}"
+    else:
+        netloc = hostport
+    query = "&".join(_mask_param(pair) for pair in parts.query.split("&")) if parts.query else ""
+    return parts._replace(netloc=netloc, query=query, fragment="").geturl()
+
+
+def _mask_param(pair: str) -> str:
+    name, eq, _ = pair.partition("=")
+    return f"{name}={MASK}" if eq and _SECRET_PARAM.search(name) else pair
+
+
+def secret_fragments(secret: str) -> list[str]:
+    """The secret itself and, for a URL, its password as written and percent-decoded."""
+    fragments = [secret]
+    parts = _split(secret)
+    if parts is not None and parts.password:
+        fragments += [parts.password, unquote(parts.password)]
+    return [f for f in fragments if f]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each secret (and of a URL secret's password) with ``****``."""
+    fragments = {f for secret in secrets if secret for f in secret_fragments(secret)}
+    for fragment in sorted(fragments, key=len, reverse=True):
+        text = text.replace(fragment, MASK)
+    return text

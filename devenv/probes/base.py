@@ -1,0 +1,218 @@
+"""Readiness probes: one small object per protocol, each a single attempt that passes or raises."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class ProbeFailure(Exception):
+    """One failed attempt; `transient` failures are worth retrying until the deadline."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+class Probe(Protocol):
+    name: str
+
+    @property
+    def endpoint(self) -> str: ...
+
+    def attempt(self) -> str: ...
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+@dataclass
+class PostgresProbe:
+    """`SELECT 1` over TCP with the real protocol and the real credentials."""
+
+    url: str
+    display: str
+    name: str = "postgres"
+    connect_timeout: float = 2.0
+
+    @property
+    def endpoint(self) -> str:
+        return self.display
+
+    def attempt(self) -> str:
+        import psycopg
+
+        try:
+            with psycopg.connect(
+                self.url, connect_timeout=max(1, int(self.connect_timeout)), autocommit=True
+            ) as conn:
+                row = conn.execute("SELECT 1").fetchone()
+        except psycopg.OperationalError as exc:
+            text = _first_line(exc)
+            permanent = "password authentication failed" in text or (
+                "does not exist" in text and "database" in text
+            )
+            raise ProbeFailure(text, transient=not permanent) from exc
+        except psycopg.Error as exc:
+            raise ProbeFailure(_first_line(exc)) from exc
+        if row != (1,):
+            raise ProbeFailure(f"SELECT 1 returned {row!r}", transient=False)
+        return "SELECT 1 ok"
+
+
+@dataclass
+class S3Target:
+    endpoint: str
+    bucket: str
+    region: str
+    access_key: str
+    secret_key: str
+
+
+class S3Client:
+    """The handful of path-style S3 calls devenv needs, signed with SigV4 over httpx."""
+
+    def __init__(self, target: S3Target, *, timeout: float = 3.0) -> None:
+        import httpx
+
+        self.target = target
+        self._httpx = httpx
+        self._client = httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> S3Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _url(self, key: str | None = None) -> str:
+        base = self.target.endpoint.rstrip("/") + "/" + self.target.bucket
+        return base if key is None else base + "/" + key
+
+    def request(self, method: str, key: str | None = None, body: bytes = b"") -> Any:
+        from devenv.probes.sigv4 import sign_headers
+
+        url = self._url(key)
+        headers = sign_headers(
+            method,
+            url,
+            access_key=self.target.access_key,
+            secret_key=self.target.secret_key,
+            region=self.target.region,
+            payload=body,
+        )
+        try:
+            return self._client.request(method, url, headers=headers, content=body)
+        except self._httpx.HTTPError as exc:
+            raise ProbeFailure(_first_line(exc)) from exc
+
+    def bucket_exists(self) -> bool:
+        resp = self.request("HEAD")
+        if resp.status_code == 404:
+            return False
+        self._expect(resp, "HEAD bucket", 200)
+        return True
+
+    def create_bucket(self) -> None:
+        resp = self.request("PUT")
+        if resp.status_code == 409:  # already owned by us
+            return
+        self._expect(resp, "CREATE bucket", 200)
+
+    def put(self, key: str, body: bytes) -> None:
+        self._expect(self.request("PUT", key, body), f"PUT {key}", 200)
+
+    def get(self, key: str) -> bytes | None:
+        resp = self.request("GET", key)
+        if resp.status_code == 404:
+            return None
+        self._expect(resp, f"GET {key}", 200)
+        return bytes(resp.content)
+
+    def delete(self, key: str) -> None:
+        self._expect(self.request("DELETE", key), f"DELETE {key}", 200, 204)
+
+    @staticmethod
+    def _expect(resp: Any, what: str, *codes: int) -> None:
+        if resp.status_code in codes:
+            return
+        text = resp.text[:200].replace("\n", " ")
+        code = ""
+        if "<Code>" in text:
+            code = text.split("<Code>", 1)[1].split("</Code>", 1)[0]
+        permanent = code in {
+            "SignatureDoesNotMatch",
+            "InvalidAccessKeyId",
+            "AccessDenied",
+            "NoSuchBucket",
+        }
+        raise ProbeFailure(
+            f"{what} answered {resp.status_code} {code}".strip(), transient=not permanent
+        )
+
+
+@dataclass
+class S3Probe:
+    """Bucket round trip: put a scratch object, read it back, delete it again."""
+
+    target: S3Target
+    name: str = "objectstore"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.target.endpoint.rstrip('/')}/{self.target.bucket}"
+
+    def attempt(self) -> str:
+        key = f".devenv-probe/{uuid.uuid4().hex}"
+        body = uuid.uuid4().bytes
+        with S3Client(self.target) as s3:
+            s3.put(key, body)
+            try:
+                got = s3.get(key)
+            finally:
+                s3.delete(key)
+        if got != body:
+            digest = hashlib.sha256(got or b"").hexdigest()[:12]
+            raise ProbeFailure(f"read back different bytes (sha256 {digest})", transient=False)
+        return "put/get/delete round trip ok"
+
+
+@dataclass
+class HttpProbe:
+    """GET a URL and expect a status (and, for /health, `status: healthy`)."""
+
+    url: str
+    name: str = "backend"
+    expect_status: int = 200
+    expect_healthy: bool = True
+    timeout: float = 2.0
+
+    @property
+    def endpoint(self) -> str:
+        return self.url
+
+    def attempt(self) -> str:
+        import httpx
+
+        try:
+            resp = httpx.get(self.url, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise ProbeFailure(_first_line(exc)) from exc
+        if resp.status_code != self.expect_status:
+            raise ProbeFailure(f"GET answered {resp.status_code}, expected {self.expect_status}")
+        if self.expect_healthy:
+            try:
+                status = resp.json().get("status")
+            except (ValueError, AttributeError) as exc:
+                raise ProbeFailure("body is not a JSON object") from exc
+            if status != "healthy":
+                raise ProbeFailure(f"status is {status!r}, expected 'healthy'")
+        return f"GET {self.expect_status}"

@@ -1,0 +1,127 @@
+"""The Runtime protocol: everything devenv asks of a container engine, as plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+LABEL_PREFIX = "io.devenv"
+LABEL_PROJECT = f"{LABEL_PREFIX}.project"
+LABEL_SERVICE = f"{LABEL_PREFIX}.service"
+LABEL_HASH = f"{LABEL_PREFIX}.config-hash"
+LABEL_DIGEST = f"{LABEL_PREFIX}.config-digest"
+LABEL_VOLUME = f"{LABEL_PREFIX}.volume"
+LABEL_PG_MAJOR = f"{LABEL_PREFIX}.pg-major"
+LABEL_RECIPE_HASH = f"{LABEL_PREFIX}.recipe-hash"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A fully resolved container: what `to_run_kwargs` turns into an engine call."""
+
+    project: str
+    service: str
+    name: str
+    image: str
+    image_id: str
+    environment: tuple[tuple[str, str], ...]
+    command: tuple[str, ...] | None
+    ports: tuple[tuple[int, int], ...]  # (container port, host port), always on 127.0.0.1
+    mounts: tuple[tuple[str, str], ...]  # (engine volume name, target)
+    network_mode: str | None
+    user: str | None
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self.environment)
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    id: str
+    name: str
+    service: str
+    state: str  # created | running | restarting | exited | paused | dead
+    config_hash: str
+    image: str
+    exit_code: int = 0
+    host_ports: tuple[int, ...] = ()
+    restart_count: int = 0
+    digest: tuple[tuple[str, str], ...] = ()  # per-field short hashes, to explain a recreate
+
+
+@dataclass(frozen=True)
+class ObservedVolume:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: tuple[str, ...]
+    labels: Mapping[str, str]
+    env: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One snapshot of what the engine holds for a project, taken before any decision."""
+
+    containers: tuple[ObservedContainer, ...]
+    volumes: tuple[ObservedVolume, ...]
+
+    def container(self, service: str) -> ObservedContainer | None:
+        for c in self.containers:
+            if c.service == service:
+                return c
+        return None
+
+    def volume(self, name: str) -> ObservedVolume | None:
+        for v in self.volumes:
+            if v.name == name:
+                return v
+        return None
+
+
+class Runtime(Protocol):
+    def observe(self, project: str) -> Observed: ...
+
+    def image(self, ref: str) -> ImageInfo | None: ...
+
+    def build_image(
+        self,
+        context: Path,
+        tag: str,
+        *,
+        buildargs: Mapping[str, str],
+        labels: Mapping[str, str],
+        progress: Progress,
+    ) -> ImageInfo: ...
+
+    def import_rootfs(self, tarball: Path, tag: str) -> ImageInfo: ...
+
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> None: ...
+
+    def remove_volume(self, name: str) -> None: ...
+
+    def run(self, spec: ContainerSpec) -> str: ...
+
+    def start(self, container_id: str) -> None: ...
+
+    def stop(self, container_id: str, timeout: int = 10) -> None: ...
+
+    def remove(self, container_id: str) -> None: ...
+
+    def inspect_state(self, container_id: str) -> ObservedContainer | None: ...
+
+    def logs(self, container_id: str, tail: int = 20) -> str: ...
+
+    def follow_logs(self, container_id: str) -> Iterator[str]: ...
+
+    def port_holder(self, host_port: int) -> str | None: ...

@@ -12,6 +12,8 @@ from devenv.phases.registry import Part, Phase, Registry
 
 Verdict = Literal["complete", "can-proceed", "blocked"]
 BlockerKind = Literal["decision", "later", "unknown"]
+# Report sections: decisions, external provisioning, deployment/DNS/TLS, repo-auditable unknowns.
+BlockerCategory = Literal["decision", "provisioning", "deployment", "repo"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class PhaseVerdict:
     name: str
     local: PartVerdict
     production: PartVerdict
+    needs: tuple[str, ...] = ()
 
     def part(self, part: Part) -> PartVerdict:
         return self.local if part == "local" else self.production
@@ -37,9 +40,11 @@ class BlockerStatus:
     id: str
     kind: BlockerKind
     what: str
+    category: BlockerCategory
     resolved: bool
     by: str | None
     blocks: tuple[str, ...] = ()  # phase ids that list it
+    note: str = ""  # the choice, the local stand-in, or the follow-up action
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,7 @@ def evaluate(registry: Registry, profile: Profile, checks: Sequence[CheckResult]
                 name=phase.name,
                 local=_local(registry, phase, verdicts, resolution, by_id),
                 production=_production(registry, phase, verdicts, resolution, open_because),
+                needs=phase.needs,
             )
         return verdicts[phase.id]
 
@@ -124,8 +130,7 @@ def _resolve_later(
             resolved[item.id] = f"decision {item.resolved_by}"
             continue
         if item.service is None:
-            open_because[item.id] = "no provider devenv can verify"
-            continue
+            continue  # nothing devenv runs can stand for this provider
         binding = profile.binding(item.service)
         if binding.provider != "external":
             open_because[item.id] = f"profile {profile.name} binds {item.service} to local"
@@ -150,26 +155,24 @@ def _local(
     checks: Mapping[str, CheckResult],
 ) -> PartVerdict:
     if phase.local_complete:
-        return PartVerdict("complete", evidence=("registry: local part complete",))
-    blocked: list[str] = []
-    evidence: list[str] = []
-    for need in phase.needs:
-        status = verdicts[need].local.status
-        if status == "blocked":
-            blocked.append(need)
-        evidence.append(f"prerequisite {need}: local {status}")
-    blocked_decisions = _undecided(registry, phase)
-    blocked += blocked_decisions
-    evidence += [f"{d} undecided" for d in blocked_decisions]
+        return PartVerdict("complete", evidence=("marked complete in the registry",))
+    blocked = [need for need in phase.needs if verdicts[need].local.status == "blocked"]
+    evidence = [f"prerequisites blocked locally: {', '.join(blocked)}"] if blocked else []
+    decisions = _undecided(registry, phase)
+    blocked += decisions
+    evidence += [f"{d} undecided" for d in decisions]
+    covered: list[str] = []
     for later_id in phase.later:
         item = registry.later_item(later_id)
         if resolution[later_id] is not None:
             evidence.append(f"{later_id} resolved by {resolution[later_id]}")
         elif item.stand_in_exists:
-            evidence.append(f"{later_id} covered locally by {item.stand_in or 'a stand-in'}")
+            covered.append(f"{later_id} ({item.stand_in or 'stand-in'})")
         else:
             blocked.append(later_id)
             evidence.append(f"{later_id} ({item.what}) has no local stand-in")
+    if covered:
+        evidence.append(f"covered locally: {', '.join(covered)}")
     unknowns = _blocking_unknowns(registry, phase)
     blocked += unknowns
     evidence += [f"{u} open" for u in unknowns]
@@ -187,23 +190,22 @@ def _production(
     open_because: Mapping[str, str],
 ) -> PartVerdict:
     if phase.production_complete:
-        return PartVerdict("complete", evidence=("registry: production part complete",))
-    blocked: list[str] = []
-    evidence: list[str] = []
-    for need in phase.needs:
-        if verdicts[need].production.status == "blocked":
-            blocked.append(need)
-            evidence.append(f"prerequisite {need}: production blocked")
-    blocked_decisions = _undecided(registry, phase)
-    blocked += blocked_decisions
-    evidence += [f"{d} undecided" for d in blocked_decisions]
+        return PartVerdict("complete", evidence=("marked complete in the registry",))
+    blocked = [need for need in phase.needs if verdicts[need].production.status == "blocked"]
+    evidence = [f"prerequisites blocked in production: {', '.join(blocked)}"] if blocked else []
+    decisions = _undecided(registry, phase)
+    blocked += decisions
+    evidence += [f"{d} undecided" for d in decisions]
+    open_items: list[str] = []
     for later_id in phase.later:
-        if resolution[later_id] is None:
-            blocked.append(later_id)
-            what = registry.later_item(later_id).what
-            evidence.append(f"{later_id} ({what}) open: {open_because[later_id]}")
-        else:
+        if resolution[later_id] is not None:
             evidence.append(f"{later_id} resolved by {resolution[later_id]}")
+            continue
+        blocked.append(later_id)
+        reason = open_because.get(later_id)
+        open_items.append(f"{later_id} ({reason})" if reason else later_id)
+    if open_items:
+        evidence.append(f"open: {', '.join(open_items)}")
     unknowns = _blocking_unknowns(registry, phase)
     blocked += unknowns
     evidence += [f"{u} open" for u in unknowns]
@@ -245,15 +247,35 @@ def _blockers(
     for d in registry.decisions:
         holds = tuple(p.id for p in registry.phases if d.id in p.decisions)
         by = f"chosen: {d.choice}" if d.chosen else None
-        out.append(BlockerStatus(d.id, "decision", d.name, d.chosen, by, holds))
+        out.append(
+            BlockerStatus(d.id, "decision", d.name, "decision", d.chosen, by, holds, d.choice)
+        )
     for item in registry.later:
         by = resolution[item.id]
-        out.append(BlockerStatus(item.id, "later", item.what, by is not None, by, item.blocks))
-    for u in registry.unknowns:
-        resolved = u.status == "resolved"
+        if item.resolved_by is not None:
+            note = f"closed by {item.resolved_by}"
+        elif item.stand_in_exists:
+            note = f"local stand-in: {item.stand_in or 'yes'}"
+        else:
+            note = f"no local stand-in ({item.stand_in})" if item.stand_in else "no local stand-in"
         out.append(
             BlockerStatus(
-                u.id, "unknown", u.what, resolved, u.status if resolved else None, u.blocks
+                item.id, "later", item.what, item.category, by is not None, by, item.blocks, note
+            )
+        )
+    for u in registry.unknowns:
+        resolved = u.status == "resolved"
+        note = f"{u.status} ({u.action})" if u.action else u.status
+        out.append(
+            BlockerStatus(
+                u.id,
+                "unknown",
+                u.what,
+                "repo",
+                resolved,
+                u.status if resolved else None,
+                u.blocks,
+                note,
             )
         )
     return tuple(out)

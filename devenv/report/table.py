@@ -1,0 +1,93 @@
+"""Plain-text terminal tables of checks, phase verdicts and actions, at most 100 columns wide."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+from devenv.checks.ids import ordered
+from devenv.model import CheckResult
+from devenv.phases.evaluate import Evaluation, PartVerdict
+
+WIDTH = 100
+OK, FAIL, SKIP = "✓", "✗", "-"
+
+
+def render_table(
+    evaluation: Evaluation, *, profile_name: str, checks: Sequence[CheckResult], width: int = WIDTH
+) -> str:
+    """Checks, then phases, then actions; the last column of each table is cut to fit."""
+    sections = [
+        f"Profile: {profile_name}",
+        "",
+        "Checks",
+        _grid(
+            [[_check_mark(c), c.id, c.detail] for c in ordered(checks)],
+            width,
+        ),
+        "",
+        "Phases",
+        _grid(
+            [["phase", "local", "production", "blocked by"]]
+            + [
+                [
+                    f"{p.id} {p.name}",
+                    _part(p.local),
+                    _part(p.production),
+                    _blocked(p.local, p.production),
+                ]
+                for p in evaluation.phases
+            ],
+            width,
+        ),
+        "",
+        "What can proceed now",
+        _grid(
+            [
+                [
+                    FAIL if a.status == "blocked" else OK,
+                    a.phase,
+                    a.what,
+                    f"blocked ({', '.join(a.blocked_by)})" if a.blocked_by else a.status,
+                ]
+                for a in evaluation.actions
+            ],
+            width,
+        ),
+    ]
+    return "\n".join(sections) + "\n"
+
+
+def _check_mark(check: CheckResult) -> str:
+    if check.skipped:
+        return SKIP
+    return OK if check.ok else FAIL
+
+
+def _part(part: PartVerdict) -> str:
+    return f"{FAIL if part.status == 'blocked' else OK} {part.status}"
+
+
+def _blocked(local: PartVerdict, production: PartVerdict) -> str:
+    pieces = []
+    if local.blocked_by:
+        pieces.append(f"local: {', '.join(local.blocked_by)}")
+    if production.blocked_by:
+        pieces.append(f"prod: {', '.join(production.blocked_by)}")
+    return "; ".join(pieces)
+
+
+def _grid(rows: Sequence[Sequence[str]], width: int) -> str:
+    """Left-aligned columns two spaces apart, indented by two; the last column wraps."""
+    if not rows:
+        return "  (none)"
+    columns = len(rows[0])
+    widths = [max(len(row[i]) for row in rows) for i in range(columns - 1)]
+    lines = []
+    for row in rows:
+        head = "  " + "".join(f"{cell:<{w}}  " for cell, w in zip(row, widths, strict=False))
+        room = max(width - len(head), 20)
+        wrapped = textwrap.wrap(row[-1], room, break_on_hyphens=False) or [""]
+        lines.append((head + wrapped[0]).rstrip())
+        lines.extend(" " * len(head) + more for more in wrapped[1:])
+    return "\n".join(lines)

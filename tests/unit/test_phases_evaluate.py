@@ -1,0 +1,160 @@
+"""Phase evaluation on the shipped registry: the seed verdicts and how evidence moves them."""
+
+from __future__ import annotations
+
+from devenv.checks import ids
+from devenv.model import CheckResult, Profile, ProviderBinding
+from devenv.phases.evaluate import Evaluation, evaluate
+from devenv.phases.registry import load_registry, parse_registry
+
+LOCAL = Profile(name="local", path=None, bindings={}, dev_bypass=True)
+STAGING = Profile(
+    name="staging",
+    path=None,
+    bindings={"postgres": ProviderBinding("postgres", "external", protected=True)},
+    dev_bypass=False,
+)
+
+
+def all_ok() -> list[CheckResult]:
+    return [
+        CheckResult(cid, ids.check_name(cid), ok=True, detail="ok") for cid in ids.ALL_CHECK_IDS
+    ]
+
+
+def with_failure(check_id: str, detail: str) -> list[CheckResult]:
+    return [
+        CheckResult(c.id, c.name, ok=False, detail=detail) if c.id == check_id else c
+        for c in all_ok()
+    ]
+
+
+def seed(profile: Profile = LOCAL, checks: list[CheckResult] | None = None) -> Evaluation:
+    return evaluate(load_registry(), profile, all_ok() if checks is None else checks)
+
+
+def test_seed_situation() -> None:
+    result = seed()
+    for done in ("06", "07", "frontend-move", "admin-move"):
+        assert result.phase(done).local.status == "complete"
+        assert result.phase(done).production.status == "complete"
+    p08 = result.phase("08")
+    assert (p08.local.status, p08.production.status) == ("complete", "blocked")
+    assert p08.production.blocked_by == ("LATER-001", "LATER-002")
+    p11 = result.phase("11")
+    assert p11.local.status == "can-proceed"
+    assert "LATER-001" in p11.production.blocked_by
+    p14 = result.phase("14")
+    assert p14.local.status == "can-proceed"
+    assert "LATER-003" in p14.production.blocked_by
+    p23 = result.phase("23")
+    assert p23.production.status == "blocked"
+    assert {"LATER-004", "LATER-005", "LATER-009", "LATER-010"} <= set(p23.production.blocked_by)
+    p26 = result.phase("26")
+    assert p26.local.status == "blocked"
+    assert p26.local.blocked_by == ("LATER-011",)
+    assert any("no local stand-in" in line for line in p26.local.evidence)
+
+
+def test_seed_actions_match_the_checkpoint_table() -> None:
+    rows = [(a.phase, a.status, a.blocked_by, a.note) for a in seed().actions]
+    assert rows == [
+        ("11", "can-proceed", (), ""),
+        ("11", "can-proceed", (), ""),
+        ("11", "can-proceed", (), "Docker"),
+        ("14", "can-proceed", (), "local"),
+        ("11", "blocked", ("LATER-001",), ""),
+        ("08", "blocked", ("LATER-001",), ""),
+    ]
+
+
+def test_failing_postgres_blocks_phase_11_locally_and_names_the_check() -> None:
+    result = seed(checks=with_failure(ids.POSTGRES_READY, "expected SELECT 1, got refused"))
+    p11 = result.phase("11")
+    assert p11.local.status == "blocked"
+    assert ids.POSTGRES_READY in p11.local.blocked_by
+    assert "postgres.ready failed: expected SELECT 1, got refused" in p11.local.evidence
+    # downstream phases are held by the blocked prerequisite, not by the check itself
+    assert result.phase("18").local.blocked_by == ("11", ids.POSTGRES_READY)
+    assert result.phase("08").local.status == "complete"
+    assert result.actions[0].status == "blocked"
+
+
+def test_skipped_checks_do_not_block() -> None:
+    checks = [
+        CheckResult(c.id, c.name, ok=True, detail="skipped: no bypass", skipped=True)
+        if c.id == ids.BLOB_ROUNDTRIP
+        else c
+        for c in all_ok()
+    ]
+    p14 = seed(checks=checks).phase("14")
+    assert p14.local.status == "can-proceed"
+    assert "checks skipped: blob.roundtrip" in p14.local.evidence
+
+
+def test_external_postgres_with_passing_checks_resolves_later_001() -> None:
+    result = seed(profile=STAGING)
+    blocker = result.blocker("LATER-001")
+    assert blocker.resolved
+    assert blocker.by == (
+        "profile staging: postgres external, checks postgres.ready, postgres.migrations ok"
+    )
+    p11 = result.phase("11")
+    assert "LATER-001" not in p11.production.blocked_by
+    assert p11.production.blocked_by == ("08",)  # 08 still waits on LATER-002
+    assert result.phase("08").production.blocked_by == ("LATER-002",)
+    run_migrations = result.actions[4]
+    assert (run_migrations.status, run_migrations.blocked_by) == ("can-proceed", ())
+
+
+def test_external_postgres_with_a_failed_check_stays_unresolved() -> None:
+    result = seed(profile=STAGING, checks=with_failure(ids.POSTGRES_MIGRATIONS, "0 rows"))
+    assert not result.blocker("LATER-001").resolved
+    assert "LATER-001" in result.phase("11").production.blocked_by
+    assert any(
+        "postgres external but postgres.migrations not ok" in line
+        for line in result.phase("11").production.evidence
+    )
+
+
+def test_external_binding_without_any_checks_is_not_enough() -> None:
+    assert not seed(profile=STAGING, checks=[]).blocker("LATER-001").resolved
+
+
+def test_no_checks_at_all_are_reported_as_not_run() -> None:
+    p11 = seed(checks=[]).phase("11")
+    assert any(line.startswith("checks not run: postgres.ready") for line in p11.local.evidence)
+
+
+UNDECIDED = """
+[[phase]]
+id = "a"
+name = "A"
+decisions = ["DEC-001"]
+
+[[phase]]
+id = "b"
+name = "B"
+needs = ["a"]
+
+[[decision]]
+id = "DEC-001"
+name = "open question"
+chosen = false
+
+[[unknown]]
+id = "UNKNOWN-001"
+what = "coverage"
+status = "open"
+blocks = ["b"]
+"""
+
+
+def test_undecided_decision_and_blocking_unknown() -> None:
+    result = evaluate(parse_registry(UNDECIDED), LOCAL, [])
+    a, b = result.phase("a"), result.phase("b")
+    assert a.local.blocked_by == ("DEC-001",)
+    assert a.production.blocked_by == ("DEC-001",)
+    assert b.local.blocked_by == ("a", "UNKNOWN-001")
+    assert not result.blocker("DEC-001").resolved
+    assert result.blocker("UNKNOWN-001").blocks == ("b",)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from devenv.checks.ids import service_checks
+from devenv.checks.ids import ordered, service_checks
 from devenv.model import CheckResult, Profile
 from devenv.phases.registry import Part, Phase, Registry
 
@@ -135,7 +135,7 @@ def _resolve_later(
         if binding.provider != "external":
             open_because[item.id] = f"profile {profile.name} binds {item.service} to local"
             continue
-        evidence = service_checks(item.service, checks)
+        evidence = ordered(service_checks(item.service, checks))
         bad = [c.id for c in evidence if not c.ok or c.skipped]
         if not evidence:
             open_because[item.id] = f"{item.service} external but no {item.service} checks ran"

@@ -11,7 +11,8 @@ DevenvError                      handled: the CLI prints "Kind: message" + hint,
 ├── RefusedError         (9)     an unsafe action was refused (bypass vs protected provider,
 │                                 data-directory major version, deleting data unconfirmed)
 ├── ProviderError        (10)    an external provider answered wrongly or not at all
-└── ChecksFailedError    (1)     `check` ran and at least one check failed
+├── ChecksFailedError    (1)     `check` ran and at least one check failed
+└── Interrupted          (130)   SIGINT: the lock is released, the next `up` adopts the rest
 
 Adapters translate third-party exceptions into these with ``raise ... from exc``;
 anything else that escapes is a bug and keeps its traceback.
@@ -111,4 +112,9 @@ class ChecksFailedError(DevenvError):
     kind = "Checks failed"
 
 
-EXIT_INTERRUPTED = 130
+class Interrupted(DevenvError):
+    exit_code = 130
+    kind = "Interrupted"
+
+
+EXIT_INTERRUPTED = Interrupted.exit_code

@@ -208,6 +208,11 @@ def build(
             dockerfile = context / "Dockerfile.runtime"
             if not dockerfile.is_file():
                 dockerfile = root / "backend" / "Dockerfile.runtime"
+            if not dockerfile.is_file():
+                raise ImageError(
+                    f"no Dockerfile.runtime in {context} to package the host-built binary",
+                    hint="add one (see backend/Dockerfile.runtime) or set a backend image",
+                )
             shutil.copy2(dockerfile, ctx / "Dockerfile")
         else:
             shutil.copytree(recipe_dir(root, recipe), ctx, dirs_exist_ok=True)

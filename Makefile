@@ -1,0 +1,50 @@
+# The two commands of the README: `make up` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: up down test lint unit bench images prereqs venv clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Host tools the offline image recipes need: debootstrap (base image) and cargo (S3 server,
+# backend). Installed when we are root and they are missing; otherwise devenv names the fix.
+prereqs:
+	@command -v debootstrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing debootstrap (needed once, to build the base image)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; \
+	  else echo "note: debootstrap is missing; run 'sudo apt-get install debootstrap' if images must be built"; fi; }
+	@command -v cargo >/dev/null 2>&1 || echo "note: cargo is missing; install Rust to build the backend image"
+
+up: venv prereqs
+	$(BIN)/devenv up
+
+down: venv
+	$(BIN)/devenv down
+
+images: venv prereqs
+	$(BIN)/devenv images build
+
+lint: venv
+	$(BIN)/ruff check devenv tests bench
+	$(BIN)/ruff format --check devenv tests bench
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest tests/unit -q
+
+test: venv prereqs lint
+	$(BIN)/pytest -q
+
+bench: venv
+	$(BIN)/python bench/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -27,23 +27,34 @@ def interpolate(
     file: str | None = None,
     key: str | None = None,
     strict: bool = False,
+    echo: bool = True,
 ) -> str:
     """Substitute ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?msg}, ${VAR?msg}, $VAR and $$.
 
     With ``strict``, a plain ${VAR} or $VAR that is unset is an error instead of "" (compose's
     behaviour); profiles use it so that a missing secret never becomes an empty password.
+    Without ``echo``, syntax errors do not quote the text (it may hold a password).
     """
-    return _Interpolator(variables, file, key, strict).run(text)
+    return _Interpolator(variables, file, key, strict, echo).run(text)
 
 
 class _Interpolator:
     def __init__(
-        self, variables: Mapping[str, str], file: str | None, key: str | None, strict: bool
+        self,
+        variables: Mapping[str, str],
+        file: str | None,
+        key: str | None,
+        strict: bool,
+        echo: bool,
     ) -> None:
         self.variables = variables
         self.file = file
         self.key = key
         self.strict = strict
+        self.echo = echo
+
+    def quote(self, text: str) -> str:
+        return one_line(text) if self.echo else "the value"
 
     def fail(self, message: str) -> ConfigError:
         return ConfigError(message, file=self.file, key=self.key, hint="write $$ for a literal $")
@@ -76,7 +87,7 @@ class _Interpolator:
             else:
                 match = NAME.match(text, dollar + 1)
                 if match is None:
-                    raise self.fail(f"invalid `$` in {one_line(text)}")
+                    raise self.fail(f"invalid `$` in {self.quote(text)}")
                 out.append(self._lookup(match.group()))
                 i = match.end()
         return "".join(out)
@@ -96,7 +107,7 @@ class _Interpolator:
                 if depth == 0:
                     return i
             i += 1
-        raise self.fail(f"unterminated `${{` in {one_line(text)}")
+        raise self.fail(f"unterminated `${{` in {self.quote(text)}")
 
     def _lookup(self, name: str) -> str:
         value = self.variables.get(name)
@@ -109,13 +120,13 @@ class _Interpolator:
     def _braced(self, body: str) -> str:
         match = NAME.match(body)
         if match is None:
-            raise self.fail(f"invalid variable name in {one_line('${' + body + '}')}")
+            raise self.fail(f"invalid variable name in {self.quote('${' + body + '}')}")
         name, rest = match.group(), body[match.end() :]
         if not rest:
             return self._lookup(name)
         op = next((o for o in _OPERATORS if rest.startswith(o)), None)
         if op is None:
-            raise self.fail(f"bad substitution {one_line('${' + body + '}')}")
+            raise self.fail(f"bad substitution {self.quote('${' + body + '}')}")
         arg = rest[len(op) :]
         value = self.variables.get(name)
         unset_or_empty = not value if op.startswith(":") else value is None

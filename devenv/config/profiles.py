@@ -439,7 +439,9 @@ def _flag(values: Mapping[str, _Value], key: str, default: bool, sources: dict[s
 def _setting(svc: str, key: str, found: _Value, variables: Mapping[str, str]) -> str:
     text = str(found.value)
     if found.template:
-        text = interpolate(text, variables, file=found.file, key=found.err_key, strict=True)
+        text = interpolate(
+            text, variables, file=found.file, key=found.err_key, strict=True, echo=False
+        )
     schemes = URL_SCHEMES.get((svc, key))
     if schemes and text.strip():
         scheme = text.partition("://")[0].lower() if "://" in text else ""

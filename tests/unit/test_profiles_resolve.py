@@ -180,11 +180,16 @@ def test_profile_errors(write_tree: WriteTree, text: str, expected: str) -> None
     assert "profiles/p.toml" in line
 
 
-def test_postgres_url_error_never_echoes_the_secret(write_tree: WriteTree) -> None:
-    root = write_tree({"profiles/p.toml": HYBRID.replace("${DB_URL}", "mysql://u:hunter2@h/db")})
+@pytest.mark.parametrize(
+    "url", ["mysql://u:hunter2@h/db", "postgres://u:hunter2$!@h/db", "postgres://u:hunter2${@h"]
+)
+def test_url_errors_never_echo_the_secret(write_tree: WriteTree, url: str) -> None:
+    root = write_tree({"profiles/p.toml": HYBRID.replace("${DB_URL}", url)})
     with pytest.raises(ConfigError) as caught:
         resolve_profile(root, "p", environ={})
-    assert "hunter2" not in error_line(caught)
+    line = error_line(caught)
+    assert "hunter2" not in line
+    assert "services.postgres.url" in line
 
 
 @pytest.mark.parametrize(

@@ -100,9 +100,9 @@ pub async fn wait_for_database(pool: &Pool, budget: Duration) -> Result<(), DbEr
         let result = match tokio::time::timeout(per_try, pool.get()).await {
             Ok(Ok(client)) => match client.simple_query("SELECT 1").await {
                 Ok(_) => Ok(()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(error_chain(&e)),
             },
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => Err(error_chain(&e)),
             Err(_) => Err(format!(
                 "connection attempt timed out after {:.1}s",
                 per_try.as_secs_f64()
@@ -253,17 +253,32 @@ async fn apply_pending(
     Ok(ran)
 }
 
+/// An error and its causes, `a: b: c` (pool and driver errors hide the cause otherwise).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let part = s.to_string();
+        if !msg.contains(&part) {
+            msg.push_str(": ");
+            msg.push_str(&part);
+        }
+        src = s.source();
+    }
+    msg
+}
+
 /// The server's own message for a failed statement, which `Display` hides.
 pub fn db_detail(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+        None => error_chain(e),
     }
 }
 
 /// Latest applied migration, from `_sqlx_migrations`.
 pub async fn schema_version(pool: &Pool) -> Result<Option<i64>, String> {
-    let client = pool.get().await.map_err(|e| e.to_string())?;
+    let client = pool.get().await.map_err(|e| error_chain(&e))?;
     let row = client
         .query_one(
             "SELECT max(version) FROM _sqlx_migrations WHERE success",

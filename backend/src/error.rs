@@ -105,13 +105,16 @@ impl IntoResponse for ApiError {
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(e: tokio_postgres::Error) -> Self {
-        ApiError::internal(format!("database error: {e}"))
+        ApiError::internal(format!("database error: {}", crate::db::db_detail(&e)))
     }
 }
 
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        ApiError::internal(format!("database pool error: {e}"))
+        ApiError::internal(format!(
+            "database unavailable: {}",
+            crate::db::error_chain(&e)
+        ))
     }
 }
 

@@ -83,7 +83,11 @@ pub async fn prepare(config: Config) -> Result<AppState, StartupError> {
         .map_err(StartupError::Database)?;
     let ran = db::migrate(&pool).await.map_err(StartupError::Database)?;
     let schema = db::schema_version(&pool).await.ok().flatten();
-    tracing::info!(applied_now = ran, schema_version = ?schema, "migrations up to date");
+    tracing::info!(
+        applied_now = ran,
+        schema_version = schema.unwrap_or_default(),
+        "migrations up to date"
+    );
 
     let storage = match &config.storage {
         Some(cfg) => Some(storage::Storage::new(cfg).map_err(StartupError::Storage)?),

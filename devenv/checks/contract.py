@@ -48,16 +48,23 @@ def run_contract_checks(
     """
     import httpx  # imported here to keep `devenv --help` fast
 
+    # One pooled transport, created once (it holds the TLS context, which is slow to build);
     # trust_env off: a proxy from the environment must not intercept loopback requests.
-    with (
-        httpx.Client(
-            base_url=base_url, timeout=timeout, transport=transport, trust_env=False
-        ) as client,
-        ThreadPoolExecutor(max_workers=len(_CHECKS)) as pool,
-    ):
-        ctx = _Ctx(client, bypass_expected, object_exists)
-        futures = [pool.submit(_run_one, check_id, fn, ctx) for check_id, fn in _CHECKS.items()]
-        return [f.result() for f in futures]
+    shared = transport or httpx.HTTPTransport(trust_env=False)
+
+    def run_one(check_id: str, fn: Callable[[_Ctx], str]) -> CheckResult:
+        # A client per check, so the signout probe's Set-Cookie cannot leak into the others.
+        # Not closed here: closing a client closes the shared transport.
+        client = httpx.Client(base_url=base_url, timeout=timeout, transport=shared, trust_env=False)
+        return _run_one(check_id, fn, _Ctx(client, bypass_expected, object_exists))
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(_CHECKS)) as pool:
+            futures = [pool.submit(run_one, check_id, fn) for check_id, fn in _CHECKS.items()]
+            return [f.result() for f in futures]
+    finally:
+        if transport is None:
+            shared.close()
 
 
 def _run_one(check_id: str, fn: Callable[[_Ctx], str], ctx: _Ctx) -> CheckResult:

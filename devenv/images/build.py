@@ -184,6 +184,37 @@ def build_backend_binary(context: Path, repo_backend: Path | None, progress: Pro
     return binary
 
 
+def _runtime_dockerfile(root: Path, context: Path) -> Path:
+    for candidate in (context / "Dockerfile.runtime", root / "backend" / "Dockerfile.runtime"):
+        if candidate.is_file():
+            return candidate
+    raise ImageError(
+        f"no Dockerfile.runtime in {context} to package the host-built binary",
+        hint="add one (see backend/Dockerfile.runtime) or bind the backend to an image",
+    )
+
+
+def _backend_runtime_base(runtime: Runtime, root: Path, context: Path, progress: Progress) -> str:
+    """Dockerfile.runtime built once around a placeholder binary; each new binary is then one
+    layer on top of it (`layer_file`), so an edit costs a commit, not a Dockerfile build."""
+    dockerfile = _runtime_dockerfile(root, context)
+    digest = _hash_files([dockerfile], dockerfile.parent, BASE_TAG)
+    tag = f"devenv-standin/backend-runtime:{digest}"
+    if runtime.image(tag) is not None:
+        return tag
+    progress(f"building the backend runtime layer {tag} from {dockerfile.name} (once) ...")
+    with tempfile.TemporaryDirectory(prefix="devenv-backend-runtime-") as tmp:
+        ctx = Path(tmp)
+        shutil.copy2(dockerfile, ctx / "Dockerfile")
+        placeholder = ctx / BACKEND_BINARY
+        placeholder.write_text("#!/bin/sh\nexit 1\n")
+        placeholder.chmod(0o755)
+        runtime.build_image(
+            ctx, tag, buildargs={"BASE_IMAGE": BASE_TAG}, labels={}, progress=progress
+        )
+    return tag
+
+
 def build(
     runtime: Runtime, root: Path, choice: ImageChoice, *, context: Path | None, progress: Progress
 ) -> ImageInfo:
@@ -194,31 +225,22 @@ def build(
             f"image {choice.ref} is missing and has no local recipe",
             hint=f"pull it (`docker pull {choice.ref}`) or add x-devenv.standin to the service",
         )
-    base = ensure_base(runtime, progress)
+    ensure_base(runtime, progress)
     labels = {LABEL_RECIPE_HASH: choice.identity}
-    args = {"BASE_IMAGE": BASE_TAG}
     progress(f"building image {choice.ref} (recipe {recipe}) ...")
+    if recipe == "backend":
+        if context is None:
+            raise ImageError("the backend has no build context", hint="set build.context")
+        binary = build_backend_binary(context, root / "backend", progress)
+        runtime_base = _backend_runtime_base(runtime, root, context, progress)
+        return runtime.layer_file(
+            runtime_base, binary, f"/app/{BACKEND_BINARY}", choice.ref, labels=labels
+        )
     with tempfile.TemporaryDirectory(prefix=f"devenv-{recipe}-") as tmp:
         ctx = Path(tmp)
-        if recipe == "backend":
-            if context is None:
-                raise ImageError("the backend has no build context", hint="set build.context")
-            binary = build_backend_binary(context, root / "backend", progress)
-            shutil.copy2(binary, ctx / BACKEND_BINARY)
-            dockerfile = context / "Dockerfile.runtime"
-            if not dockerfile.is_file():
-                dockerfile = root / "backend" / "Dockerfile.runtime"
-            if not dockerfile.is_file():
-                raise ImageError(
-                    f"no Dockerfile.runtime in {context} to package the host-built binary",
-                    hint="add one (see backend/Dockerfile.runtime) or set a backend image",
-                )
-            shutil.copy2(dockerfile, ctx / "Dockerfile")
-        else:
-            shutil.copytree(recipe_dir(root, recipe), ctx, dirs_exist_ok=True)
-            if recipe == "objectstore":
-                shutil.copy2(_s3s_binary(progress), ctx / "s3s-fs")
-        del base
+        shutil.copytree(recipe_dir(root, recipe), ctx, dirs_exist_ok=True)
+        if recipe == "objectstore":
+            shutil.copy2(_s3s_binary(progress), ctx / "s3s-fs")
         return runtime.build_image(
-            ctx, choice.ref, buildargs=args, labels=labels, progress=progress
+            ctx, choice.ref, buildargs={"BASE_IMAGE": BASE_TAG}, labels=labels, progress=progress
         )

@@ -233,6 +233,35 @@ class DockerRuntime:
             raise ImageError(f"importing {tag} produced no image")
         return info
 
+    def layer_file(
+        self, base: str, source: Path, dest: str, tag: str, *, labels: Mapping[str, str]
+    ) -> ImageInfo:
+        """One new layer holding `source` at `dest` on top of `base`: a single commit, which
+        is several times faster than a Dockerfile build on the classic builder."""
+        import io
+        import tarfile
+
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar, source.open("rb") as fh:
+            info = tar.gettarinfo(str(source), arcname=dest.lstrip("/"))
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            info.mode = 0o755
+            tar.addfile(info, fh)
+        created = self._call(lambda: self._api.create_container(base, command=None))
+        cid = created["Id"]
+        try:
+            self._call(lambda: self._api.put_archive(cid, "/", buf.getvalue()))
+            repo, _, version = tag.rpartition(":")
+            changes = [f"LABEL {k}={v}" for k, v in sorted(labels.items())]
+            self._call(lambda: self._api.commit(cid, repository=repo, tag=version, changes=changes))
+        finally:
+            self.remove(cid)
+        found = self.image(tag)
+        if found is None:
+            raise ImageError(f"committing {tag} produced no image")
+        return found
+
     # --- volumes -------------------------------------------------------------------------
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         self._call(lambda: self._api.create_volume(name=name, labels=dict(labels)))

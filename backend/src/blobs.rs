@@ -224,6 +224,7 @@ pub async fn list(
     AuthUser(user): AuthUser,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
+    storage(&state)?;
     let limit = q.limit.unwrap_or(100);
     let offset = q.offset.unwrap_or(0);
     if !(1..=1000).contains(&limit) || offset < 0 {
@@ -249,6 +250,7 @@ pub async fn usage(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
 ) -> ApiResult<Json<Value>> {
+    storage(&state)?;
     let client = state.pool.get().await?;
     let row = client
         .query_one(
@@ -297,6 +299,7 @@ pub async fn info(
     Path(id): Path<String>,
 ) -> ApiResult<Json<BlobInfo>> {
     let id = parse_id(&id)?;
+    storage(&state)?;
     load_blob(&state, user.id, id).await.map(Json)
 }
 

@@ -430,3 +430,70 @@ async fn blob_round_trip() {
         Err(ignition_api::storage::StorageError::NotFound)
     ));
 }
+
+#[tokio::test]
+async fn failed_migration_aborts_and_is_rolled_back() {
+    let Some(env) = test_env("failed_migration_aborts_and_is_rolled_back", false) else {
+        return;
+    };
+    let Ok(mut url) = url::Url::parse(&env.database_url) else {
+        skip("failed_migration_aborts_and_is_rolled_back: database URL is not URL-shaped");
+        return;
+    };
+    let admin = db::build_pool(&env.database_url, 1).unwrap();
+    let admin = admin.get().await.expect("db connection");
+    let name = format!("ignition_it_{}", Uuid::new_v4().simple());
+    if let Err(e) = admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+    {
+        skip(&format!(
+            "failed_migration_aborts_and_is_rolled_back: cannot create a scratch database ({e})"
+        ));
+        return;
+    }
+    url.set_path(&format!("/{name}"));
+    let pool = db::build_pool(url.as_str(), 2).unwrap();
+
+    let migrations = [
+        db::EmbeddedMigration {
+            version: 1,
+            description: "good",
+            sql: "CREATE TABLE t_good (id INT)",
+        },
+        db::EmbeddedMigration {
+            version: 2,
+            description: "bad",
+            sql: "CREATE TABLE t_bad (id INT); SELECT no_such_function()",
+        },
+    ];
+    let err = db::migrate_with(&pool, &migrations).await.unwrap_err();
+    assert!(matches!(err, db::DbError::Migration(_)), "{err}");
+    assert!(err.to_string().contains("no_such_function"), "{err}");
+    {
+        let c = pool.get().await.unwrap();
+        let versions: Vec<i64> = c
+            .query("SELECT version FROM _sqlx_migrations ORDER BY version", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(versions, vec![1], "only the good migration is recorded");
+        let bad_table: Option<String> = c
+            .query_one("SELECT to_regclass('t_bad')::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(bad_table, None, "the failed migration was rolled back");
+    }
+    // The binary's own migrations refuse a database migrated by something else.
+    let err = db::migrate(&pool).await.unwrap_err();
+    assert!(err.to_string().contains("not in this binary"), "{err}");
+
+    pool.close();
+    admin
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+}

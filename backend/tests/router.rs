@@ -210,6 +210,16 @@ async fn bypass_follows_the_host_header() {
 #[tokio::test]
 async fn blob_routes_without_storage_are_503() {
     let s = state(&[("AUTH_DEV_BYPASS", "true")]);
+    for uri in [
+        "/api/blobs",
+        "/api/blobs/usage",
+        "/api/blobs/00000000-0000-0000-0000-00000000abcd/info",
+        "/api/blobs/00000000-0000-0000-0000-00000000abcd/presign",
+    ] {
+        let (resp, body) = send(&s, get(uri, "localhost:8080")).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert_eq!(body["error"], "storage_unavailable", "{uri}");
+    }
     let (resp, body) = send(
         &s,
         get(

@@ -342,7 +342,6 @@ fn expires_at(secs: u64) -> String {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PresignUploadRequest {
     pub filename: Option<String>,
     pub content_type: Option<String>,

@@ -17,12 +17,14 @@ pub enum Environment {
 }
 
 impl Environment {
-    /// `production` (case-insensitive, `prod` accepted) is production; anything else
-    /// is development, the documented default.
-    pub fn parse(value: &str) -> Self {
+    /// `development` (or `dev`, `local`) and `production` (or `prod`), case-insensitive.
+    /// Anything else is refused rather than guessed: a typo must not turn a production
+    /// deployment into a development one.
+    pub fn parse(value: &str) -> Option<Self> {
         match value.trim().to_ascii_lowercase().as_str() {
-            "production" | "prod" => Environment::Production,
-            _ => Environment::Development,
+            "development" | "dev" | "local" => Some(Environment::Development),
+            "production" | "prod" => Some(Environment::Production),
+            _ => None,
         }
     }
 
@@ -100,6 +102,7 @@ pub enum ConfigError {
     MissingDatabaseUrl,
     PlaceholderDatabaseUrl,
     InvalidPort(String),
+    InvalidEnvironment(String),
     BypassInProduction,
 }
 
@@ -114,6 +117,10 @@ impl fmt::Display for ConfigError {
                 "DATABASE_URL is the placeholder {PLACEHOLDER_DATABASE_URL}; set a real Postgres URL"
             ),
             ConfigError::InvalidPort(v) => write!(f, "SERVER_PORT is not a valid port: {v:?}"),
+            ConfigError::InvalidEnvironment(v) => write!(
+                f,
+                "SERVER_ENVIRONMENT/APP_ENV is {v:?}; expected development or production"
+            ),
             ConfigError::BypassInProduction => f.write_str(
                 "AUTH_DEV_BYPASS=true is forbidden when the environment is production; refusing to start",
             ),
@@ -142,10 +149,10 @@ impl Config {
             None => 8080,
             Some(p) => p.parse::<u16>().map_err(|_| ConfigError::InvalidPort(p))?,
         };
-        let environment = var("SERVER_ENVIRONMENT")
-            .or_else(|| var("APP_ENV"))
-            .map(|v| Environment::parse(&v))
-            .unwrap_or(Environment::Development);
+        let environment = match var("SERVER_ENVIRONMENT").or_else(|| var("APP_ENV")) {
+            None => Environment::Development,
+            Some(v) => Environment::parse(&v).ok_or(ConfigError::InvalidEnvironment(v))?,
+        };
 
         let database_url = var("DATABASE_URL").ok_or(ConfigError::MissingDatabaseUrl)?;
         if database_url == PLACEHOLDER_DATABASE_URL {
@@ -302,6 +309,16 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.environment, Environment::Development);
+    }
+
+    #[test]
+    fn unknown_environment_refused() {
+        assert_eq!(
+            cfg(&[DB, ("SERVER_ENVIRONMENT", "staging")]).unwrap_err(),
+            ConfigError::InvalidEnvironment("staging".into())
+        );
+        let c = cfg(&[DB, ("SERVER_ENVIRONMENT", "Production")]).unwrap();
+        assert_eq!(c.environment, Environment::Production);
     }
 
     #[test]

@@ -120,7 +120,9 @@ def _free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a listener could bind 127.0.0.1:port (connections in TIME_WAIT do not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

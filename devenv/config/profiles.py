@@ -165,9 +165,9 @@ def _load_file(root: Path, name: str, path: Path | None) -> _File:
     return _File(name, path, display, _read_toml(path, display))
 
 
-def _chain(root: Path, selector: str) -> list[_File]:
-    """The selected profile and its bases, base first."""
-    name, path = _locate(root, selector, root, file=None, key=None)
+def _chain(root: Path, selector: str, *, key: str | None = None) -> list[_File]:
+    """The selected profile and its bases, base first; `key` names where the selector came from."""
+    name, path = _locate(root, selector, root, file=None, key=key)
     chain = [_load_file(root, name, path)]
     seen = [path.resolve() if path else None]
     while True:
@@ -310,7 +310,7 @@ def resolve_profile(
     would point the dev auth bypass or seeding at a protected provider.
     """
     chosen = selector or environ.get(ENV_SELECTOR) or BUILTIN
-    chain = _chain(root, chosen)
+    chain = _chain(root, chosen, key="--profile" if selector else ENV_SELECTOR)
     selected = chain[-1]
     layers = _Layers()
     layers.apply(

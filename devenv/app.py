@@ -761,11 +761,11 @@ def status(options: Options, *, show_secrets: bool = False) -> dict[str, Any]:
 
 
 def logs(options: Options, service: str | None, *, follow: bool, tail: int = 100) -> Iterator[str]:
+    if service is not None and service not in SERVICES:
+        raise ConfigError(f"unknown service {service!r}", hint=f"use one of: {', '.join(SERVICES)}")
     rt = _runtime()
     observed = rt.observe(options.project)
     targets = [c for c in observed.containers if service is None or c.service == service]
-    if service is not None and service not in SERVICES:
-        raise ConfigError(f"unknown service {service!r}", hint=f"use one of: {', '.join(SERVICES)}")
     if not targets:
         raise RefusedError(
             f"no container for {service or 'this project'} (project {options.project})",

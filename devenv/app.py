@@ -439,6 +439,8 @@ def _runtime() -> Runtime:
 def plan_up(
     options: Options, *, strict_ports: bool = False, runtime: Runtime | None = None
 ) -> tuple[Stack, Plan, list[Desired], list[str]]:
+    # Config errors first: a typo is reported as such even when the engine is down.
+    resolve_stack(options, settle_ports=False)
     rt = runtime or _runtime()
     observed = rt.observe(options.project)
     notes: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -32,9 +32,9 @@ def sign_headers(
     day = amz_date[:8]
     parts = urlsplit(url)
     host = parts.netloc
-    canonical_uri = quote(parts.path or "/", safe="/-_.~")
+    canonical_uri = quote(unquote(parts.path or "/"), safe="/-_.~")
     query_pairs = sorted(
-        (quote(k, safe="-_.~"), quote(v, safe="-_.~"))
+        (quote(unquote(k), safe="-_.~"), quote(unquote(v), safe="-_.~"))
         for k, _, v in (item.partition("=") for item in parts.query.split("&") if item)
     )
     canonical_query = "&".join(f"{k}={v}" for k, v in query_pairs)

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -111,7 +112,16 @@ def _run(
         raise ImageError(f"{what} failed (exit {proc.returncode}): {' | '.join(tail)}", hint=hint)
 
 
+_BASE_LOCK = threading.Lock()
+
+
 def ensure_base(runtime: Runtime, progress: Progress) -> ImageInfo:
+    """The debootstrapped base every stand-in builds on; built once even when asked in parallel."""
+    with _BASE_LOCK:
+        return _ensure_base(runtime, progress)
+
+
+def _ensure_base(runtime: Runtime, progress: Progress) -> ImageInfo:
     found = runtime.image(BASE_TAG)
     if found is not None:
         return found

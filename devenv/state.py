@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import secrets
+import string
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from devenv.errors import ConfigError, LockedError
 
 STATE_VERSION = 1
+_ALPHABET = string.ascii_letters + string.digits
 
 
 @dataclass
@@ -28,7 +30,9 @@ class State:
     def credential(self, key: str, *, length: int = 24) -> str:
         value = self.credentials.get(key)
         if not value:
-            value = secrets.token_urlsafe(length)[:length]
+            # Letters and digits only: a value starting with "-" reads as an option when a
+            # stand-in passes it on a command line (s3s-fs --secret-key).
+            value = "".join(secrets.choice(_ALPHABET) for _ in range(length))
             self.credentials[key] = value
         return value
 

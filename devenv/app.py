@@ -652,7 +652,10 @@ class Executor:
 
     def _external(self, service: str) -> ServiceOutcome:
         t0 = time.monotonic()
-        probe = probe_for(self.stack, service, create_bucket=False)
+        # seeding creates the bucket; profile.seed is already false for a protected provider
+        # unless the profile allows it
+        create = service == "objectstore" and self.stack.profile.seed
+        probe = probe_for(self.stack, service, create_bucket=create)
         from devenv.probes.waiting import wait_ready
 
         result = wait_ready(probe, timeout=min(self.timeout, 15.0))

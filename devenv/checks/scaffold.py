@@ -16,8 +16,13 @@ DEFAULT_TIMEOUT = 900.0
 CARGO_CHECKS = (ids.SCAFFOLD_CARGO_CHECK, ids.SCAFFOLD_CARGO_FMT, ids.SCAFFOLD_CARGO_CLIPPY)
 
 
-def default_target_dir() -> Path:
-    return Path.home() / ".cache" / "devenv" / "cargo-target"
+def default_target_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The target dir `devenv images build` uses for the backend, so nothing is rebuilt."""
+    env = os.environ if env is None else env
+    cache = env.get("DEVENV_CACHE") or os.path.join(
+        env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "devenv"
+    )
+    return Path(cache) / "cargo-target"
 
 
 def run_scaffold_checks(
@@ -43,7 +48,7 @@ def run_scaffold_checks(
     if cargo is None:
         results = [_skip(cid, "skipped: cargo not on PATH") for cid in CARGO_CHECKS]
     else:
-        base_env.setdefault("CARGO_TARGET_DIR", str(default_target_dir()))
+        base_env.setdefault("CARGO_TARGET_DIR", str(default_target_dir(base_env)))
         run = _Runner(cargo, context, base_env, timeout)
         results = [run.check(), run.fmt(), run.clippy()]
     return [*results, _dockerfile(context)]

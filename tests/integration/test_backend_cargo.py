@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.images.build import cargo_target_dir
 from tests.integration.conftest import REPO, Stack
 
 BACKEND = REPO / "backend"
@@ -17,8 +18,8 @@ CARGO_TIMEOUT = 1800.0  # a cold debug build on two busy cores is slow
 
 
 def _target_dir() -> Path:
-    cache = os.environ.get("DEVENV_CACHE") or str(Path.home() / ".cache" / "devenv")
-    return Path(cache) / "cargo-target"
+    """The target dir `devenv images build` uses for this backend (warm after a build)."""
+    return cargo_target_dir(BACKEND, BACKEND)
 
 
 def _cargo(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

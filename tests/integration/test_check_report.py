@@ -4,6 +4,7 @@ switched off, a backend without storage, and a profile whose Postgres is an exte
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 import uuid
@@ -86,6 +87,18 @@ def test_check_json_and_junit_all_pass(shared_stack: Stack, tmp_path: Path) -> N
     # whole CLI run, process start included; reported rather than asserted tightly
     sys.stderr.write(f"devenv check --json wall time: {elapsed:.2f}s\n")
     assert elapsed < 60
+
+
+def test_check_with_scaffold_runs_cargo_on_the_backend(shared_stack: Stack) -> None:
+    if shutil.which("cargo") is None:
+        pytest.skip("cargo is not on PATH")
+    proc = shared_stack.cli("check", "--json", "--scaffold", timeout=1800)
+    checks = _by_id(json.loads(proc.stdout)["checks"])
+    for cid in ids.SCAFFOLD_CHECKS:
+        assert checks[cid]["ok"] is True, checks[cid]
+        assert checks[cid]["skipped"] is False, checks[cid]
+    assert checks[ids.SCAFFOLD_CARGO_CLIPPY]["detail"] == "cargo clippy passes (0 warnings)"
+    assert "2 stages" in checks[ids.SCAFFOLD_DOCKERFILE]["detail"]
 
 
 def test_report_json_matches_the_seed_checkpoint(shared_stack: Stack) -> None:
@@ -276,8 +289,9 @@ def _wait_for_sql(url: str, container: Any, deadline_s: float = 120.0) -> None:
     pytest.fail(f"external Postgres not answering within {deadline_s:g}s: {last}")
 
 
+@pytest.mark.parametrize("protected", [False, True], ids=["unprotected", "protected"])
 def test_external_postgres_resolves_later_001(
-    make_stack: Callable[..., Stack], tmp_path: Path, external_postgres: str
+    make_stack: Callable[..., Stack], tmp_path: Path, external_postgres: str, protected: bool
 ) -> None:
     root = copy_project(tmp_path / "project")
     (root / "profiles" / "t-external.toml").write_text(
@@ -287,7 +301,7 @@ def test_external_postgres_resolves_later_001(
         "[services.postgres]\n"
         'provider = "external"\n'
         'url = "${T_EXTERNAL_DATABASE_URL}"\n'
-        "protected = false\n",
+        f"protected = {str(protected).lower()}\n",
         encoding="utf-8",
     )
     stack = make_stack(root, T_EXTERNAL_DATABASE_URL=external_postgres)
@@ -307,6 +321,15 @@ def test_external_postgres_resolves_later_001(
     checks = _by_id(report["checks"])
     assert checks[ids.POSTGRES_READY]["ok"] is True
     assert checks[ids.POSTGRES_MIGRATIONS]["ok"] is True
+    failed = {i: c["detail"] for i, c in checks.items() if not c["ok"]}
+    assert not failed, failed
+    # a protected provider turns the dev bypass off: no session, no blob round trip
+    assert checks[ids.BLOB_ROUNDTRIP]["skipped"] is protected
+    assert ("user null" in checks[ids.ROUTE_AUTH_SESSION]["detail"]) is protected
+    with psycopg.connect(external_postgres, connect_timeout=10) as conn:
+        seeded = conn.execute("SELECT count(*) FROM users WHERE email = 'dev@localhost'").fetchone()
+    assert seeded is not None
+    assert seeded[0] == (0 if protected else 1), "the dev user is seeded only when unprotected"
     later = _blocker(report, "LATER-001")
     assert later["resolved"] is True, later
     assert later["by"] is not None

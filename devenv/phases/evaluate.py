@@ -213,8 +213,8 @@ def _production(
 
 
 def _check_evidence(phase: Phase, checks: Mapping[str, CheckResult]) -> tuple[list[str], list[str]]:
-    """Failed check ids, and one evidence line per outcome, for a phase's local checks."""
-    buckets: dict[str, list[str]] = {"ok": [], "skipped": [], "not run": []}
+    """Failed or unverified check ids, and evidence lines, for a phase's local checks."""
+    buckets: dict[str, list[str]] = {"ok": [], "not run": []}
     failed: list[str] = []
     evidence: list[str] = []
     for check_id in phase.local_checks:
@@ -222,7 +222,9 @@ def _check_evidence(phase: Phase, checks: Mapping[str, CheckResult]) -> tuple[li
         if check is None:
             buckets["not run"].append(check_id)
         elif check.skipped:
-            buckets["skipped"].append(check_id)
+            # Skipped is not verified: the local part may only proceed on evidence.
+            failed.append(check_id)
+            evidence.append(f"{check_id} not verified (skipped): {check.detail}")
         elif check.ok:
             buckets["ok"].append(check_id)
         else:

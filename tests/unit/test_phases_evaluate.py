@@ -80,7 +80,7 @@ def test_failing_postgres_blocks_phase_11_locally_and_names_the_check() -> None:
     assert result.actions[0].status == "blocked"
 
 
-def test_skipped_checks_do_not_block() -> None:
+def test_skipped_checks_are_not_evidence_and_block() -> None:
     checks = [
         CheckResult(c.id, c.name, ok=True, detail="skipped: no bypass", skipped=True)
         if c.id == ids.BLOB_ROUNDTRIP
@@ -88,8 +88,9 @@ def test_skipped_checks_do_not_block() -> None:
         for c in all_ok()
     ]
     p14 = seed(checks=checks).phase("14")
-    assert p14.local.status == "can-proceed"
-    assert "checks skipped: blob.roundtrip" in p14.local.evidence
+    assert p14.local.status == "blocked"
+    assert p14.local.blocked_by == ("blob.roundtrip",)
+    assert "blob.roundtrip not verified (skipped): skipped: no bypass" in p14.local.evidence
 
 
 def test_external_postgres_with_passing_checks_resolves_later_001() -> None:

@@ -325,7 +325,7 @@ def report(
         )
     text = core.render_report(options, fmt=fmt, registry=registry, scaffold=scaffold)
     if output is not None:
-        output.write_text(_redact(text) + "\n", encoding="utf-8")
+        output.write_text(_redact(text).rstrip("\n") + "\n", encoding="utf-8")
         progress(f"wrote {output}")
     else:
         _emit(text)

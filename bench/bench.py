@@ -1,0 +1,522 @@
+"""`make bench`: devenv against a docker-compose v1 baseline on the same stand-in images."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+COMPOSE_FILE = HERE / "compose.bench.yaml"
+IMAGES = (
+    "devenv-standin/postgres:15",
+    "devenv-standin/objectstore:1",
+    "devenv-standin/backend:dev",
+)
+EDIT_FILE = Path("src") / "routes.rs"
+READY_DEADLINE = 180.0
+E2E_POLL = 2.0  # the Ignition team's e2e script: `until curl -f .../health; do sleep 2; done`
+FAST_POLL = 0.05
+
+
+class BenchError(Exception):
+    """A step of the benchmark failed; the message says which step and why."""
+
+
+def note(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# --- running commands --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proc:
+    seconds: float
+    returncode: int
+    stdout: str
+    stderr: str
+    maxrss_mb: float  # peak resident set of the child (and any child it waited for)
+
+
+def run(
+    cmd: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 900.0,
+    check: bool = True,
+    what: str | None = None,
+) -> Proc:
+    """Run `cmd` to completion; wall time from spawn to exit, and its own peak memory."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd
+        )
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _pid, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        result = Proc(
+            seconds=seconds,
+            returncode=proc.returncode,
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+            maxrss_mb=usage.ru_maxrss / 1024,  # Linux reports kilobytes
+        )
+    if check and result.returncode != 0:
+        lines = (result.stderr.strip() or result.stdout.strip()).splitlines()[-8:]
+        raise BenchError(
+            f"`{what or ' '.join(cmd[:4])}` exited {result.returncode}:\n    "
+            + "\n    ".join(lines)
+        )
+    return result
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nobody listens on now (held open together so that they are distinct)."""
+    held: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            held.append(s)
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for s in held:
+            s.close()
+
+
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+
+
+def health_ok(url: str) -> bool:
+    try:
+        with _LOOPBACK.open(url, timeout=2) as resp:
+            return int(resp.status) == 200
+    except (urllib.error.URLError, http.client.HTTPException, OSError):
+        return False
+
+
+def wait_health(url: str, poll: float, *, deadline: float = READY_DEADLINE) -> None:
+    """The host-side wait of an e2e script: try, then sleep `poll`, until 200 or the deadline."""
+    give_up = time.monotonic() + deadline
+    while not health_ok(url):
+        if time.monotonic() > give_up:
+            raise BenchError(f"{url} did not answer 200 within {deadline:.0f}s")
+        time.sleep(poll)
+
+
+# --- the two systems under test ----------------------------------------------------------
+
+
+def devenv_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "devenv"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "devenv"]
+
+
+@dataclass
+class DevenvProject:
+    name: str
+    root: Path = REPO
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("DEVENV_PROFILE",)}
+        env.update(DEVENV_PROJECT=self.name, DEVENV_ROOT=str(self.root), **self.extra_env)
+        return env
+
+    def cli(self, *args: str, check: bool = True) -> Proc:
+        return run(
+            [*devenv_cmd(), *args],
+            env=self.env(),
+            cwd=self.root,
+            check=check,
+            what=f"devenv {' '.join(args)} (project {self.name})",
+        )
+
+    def destroy(self) -> None:
+        self.cli("down", "--volumes", "--yes", check=False)
+        label = f"label=io.devenv.project={self.name}"
+        leftovers = run(["docker", "ps", "-aq", "--filter", label], check=False).stdout.split()
+        if leftovers:
+            run(["docker", "rm", "-f", *leftovers], check=False)
+        volumes = run(["docker", "volume", "ls", "-q", "--filter", label], check=False)
+        if volumes.stdout.split():
+            run(["docker", "volume", "rm", "-f", *volumes.stdout.split()], check=False)
+        shutil.rmtree(self.root / ".devenv" / self.name, ignore_errors=True)
+
+
+@dataclass
+class ComposeProject:
+    """A docker-compose v1 project on compose.bench.yaml, with ports and credentials of its own."""
+
+    name: str
+    poll: float
+    ports: list[int] = field(default_factory=lambda: free_ports(3))
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    access_key: str = field(default_factory=lambda: "bench" + secrets.token_hex(6))
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+    def env(self) -> dict[str, str]:
+        pg, s3, backend = self.ports
+        return dict(
+            os.environ,
+            BENCH_PG_PORT=str(pg),
+            BENCH_S3_PORT=str(s3),
+            BENCH_BACKEND_PORT=str(backend),
+            BENCH_PG_PASSWORD=self.password,
+            BENCH_S3_KEY=self.access_key,
+            BENCH_S3_SECRET=self.secret_key,
+        )
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports[2]}/health"
+
+    def compose(self, *args: str, check: bool = True) -> Proc:
+        return run(
+            ["docker-compose", "-p", self.name, "-f", str(COMPOSE_FILE), *args],
+            env=self.env(),
+            cwd=HERE,
+            check=check,
+            what=f"docker-compose {' '.join(args)} (project {self.name})",
+        )
+
+    def up_until_healthy(self) -> float:
+        """`docker-compose up -d`, then the host-side /health wait: the e2e script's timing."""
+        start = time.perf_counter()
+        self.compose("up", "-d")
+        wait_health(self.health_url, self.poll)
+        return time.perf_counter() - start
+
+    def destroy(self) -> None:
+        self.compose("down", "-v", "--remove-orphans", check=False)
+
+
+# --- results -----------------------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    samples: list[float] = field(default_factory=list)
+
+    def add(self, value: float) -> None:
+        self.samples.append(value)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def text(self, unit: str = "s", digits: int = 2) -> str:
+        if not self.samples:
+            return "-"
+        lo, mid, hi = min(self.samples), self.median, max(self.samples)
+        return f"{lo:.{digits}f} / {mid:.{digits}f} / {hi:.{digits}f} {unit}"
+
+
+@dataclass
+class Row:
+    name: str
+    devenv: Series
+    baseline_name: str = ""
+    baseline: Series | None = None
+    target: str = ""
+    passed: Callable[[Row], bool] | None = None
+    unit: str = "s"
+
+    def ratio(self) -> str:
+        if self.baseline is None or not self.baseline.samples or not self.devenv.samples:
+            return ""
+        return f"{self.devenv.median / self.baseline.median:.2f}x"
+
+    def verdict(self) -> str:
+        if self.passed is None or not self.devenv.samples:
+            return ""
+        if self.baseline is not None and not self.baseline.samples:
+            return ""
+        return "pass" if self.passed(self) else "MISS"
+
+
+def under(limit: float) -> Callable[[Row], bool]:
+    return lambda row: row.devenv.median < limit
+
+
+def at_most_times_baseline(factor: float) -> Callable[[Row], bool]:
+    return lambda row: (
+        row.baseline is not None and row.devenv.median <= factor * row.baseline.median
+    )
+
+
+def within_baseline_plus(extra: float) -> Callable[[Row], bool]:
+    return lambda row: row.baseline is not None and row.devenv.median < row.baseline.median + extra
+
+
+@dataclass
+class Results:
+    cold: Series = field(default_factory=Series)
+    cold_compose: Series = field(default_factory=Series)
+    cold_compose_fast: Series = field(default_factory=Series)
+    after_down: Series = field(default_factory=Series)
+    after_down_compose: Series = field(default_factory=Series)
+    after_down_compose_fast: Series = field(default_factory=Series)
+    warm: Series = field(default_factory=Series)
+    warm_compose: Series = field(default_factory=Series)
+    status: Series = field(default_factory=Series)
+    help: Series = field(default_factory=Series)
+    check: Series = field(default_factory=Series)
+    edit: Series = field(default_factory=Series)
+    cargo: Series = field(default_factory=Series)
+    memory: Series = field(default_factory=Series)
+    notes: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[Row]:
+        compose = f"docker-compose, {E2E_POLL:.0f} s poll"
+        fast = f"docker-compose, {FAST_POLL * 1000:.0f} ms poll"
+        return [
+            Row("cold up", self.cold, compose, self.cold_compose, "<= 0.5x compose",
+                at_most_times_baseline(0.5)),
+            Row("cold up (fast poll)", self.cold, fast, self.cold_compose_fast),
+            Row("up after down", self.after_down, compose, self.after_down_compose, "< 1.0 s",
+                under(1.0)),
+            Row("up after down (fast poll)", self.after_down, fast, self.after_down_compose_fast),
+            Row("warm up", self.warm, "docker-compose up -d", self.warm_compose, "< 0.5 s",
+                under(0.5)),
+            Row("status --json", self.status, target="< 0.4 s", passed=under(0.4)),
+            Row("--help", self.help, target="< 0.25 s", passed=under(0.25)),
+            Row("check", self.check, target="< 1 s", passed=under(1.0)),
+            Row("backend edit loop", self.edit, "cargo build --release alone", self.cargo,
+                "< cargo + 3 s", within_baseline_plus(3.0)),
+            Row("peak memory (devenv)", self.memory, target="< 120 MB", passed=under(120.0),
+                unit="MB"),
+        ]  # fmt: skip
+
+
+def render(rows: Sequence[Row]) -> str:
+    table = [("measure", "devenv min / med / max", "baseline", "min / med / max", "ratio",
+              "target", "result")]  # fmt: skip
+    for r in rows:
+        digits = 0 if r.unit == "MB" else 2
+        table.append(
+            (
+                r.name,
+                r.devenv.text(r.unit, digits),
+                r.baseline_name,
+                r.baseline.text(r.unit, digits) if r.baseline is not None else "",
+                r.ratio(),
+                r.target,
+                r.verdict(),
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in table]  # fmt: skip
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# --- the scenarios -----------------------------------------------------------------------
+
+
+def preflight() -> None:
+    if shutil.which("docker") is None:
+        raise BenchError("the docker CLI is not on PATH")
+    if run(["docker", "info"], check=False, timeout=60).returncode != 0:
+        raise BenchError("the Docker engine is not reachable (`docker info` failed)")
+    if shutil.which("docker-compose") is None:
+        raise BenchError("docker-compose (v1) is not on PATH: it is the baseline of this bench")
+    missing = [
+        ref for ref in IMAGES if run(["docker", "image", "inspect", ref], check=False).returncode
+    ]
+    if missing:
+        raise BenchError(
+            f"missing image(s): {', '.join(missing)}; run `make up` (or `devenv images build`) "
+            "first so that both systems start from the same images"
+        )
+
+
+def devenv_rep(tag: str, rep: int, res: Results) -> None:
+    """Cold up, down, up after down, warm up, then the read-only commands on the healthy stack."""
+    project = DevenvProject(f"{tag}-d{rep}")
+    peak = 0.0
+    try:
+        r = project.cli("up")
+        res.cold.add(r.seconds)
+        peak = max(peak, r.maxrss_mb)
+        project.cli("down")
+        r = project.cli("up")
+        res.after_down.add(r.seconds)
+        peak = max(peak, r.maxrss_mb)
+        r = project.cli("up", "--json")
+        if '"noop": true' not in r.stdout:
+            raise BenchError(f"a warm `devenv up` was not a no-op:\n{r.stdout[:800]}")
+        res.warm.add(r.seconds)
+        peak = max(peak, r.maxrss_mb)
+        r = project.cli("status", "--json")
+        if r.stdout.count('"healthy": true') != 3:
+            raise BenchError(f"`devenv status` does not show three healthy services:\n{r.stdout}")
+        res.status.add(r.seconds)
+        peak = max(peak, r.maxrss_mb)
+        r = project.cli("--help")
+        res.help.add(r.seconds)
+        r = project.cli("check")
+        res.check.add(r.seconds)
+        peak = max(peak, r.maxrss_mb)
+        res.memory.add(peak)
+        note(
+            f"rep {rep + 1} devenv: cold {res.cold.samples[-1]:.2f}s, after down "
+            f"{res.after_down.samples[-1]:.2f}s, warm {res.warm.samples[-1]:.2f}s, status "
+            f"{res.status.samples[-1]:.2f}s, help {res.help.samples[-1]:.2f}s, check "
+            f"{res.check.samples[-1]:.2f}s, peak {peak:.0f} MB"
+        )
+    finally:
+        project.destroy()
+
+
+def compose_rep(tag: str, rep: int, res: Results, *, poll: float) -> None:
+    fast = poll < E2E_POLL
+    project = ComposeProject(f"{tag}-{'f' if fast else 'c'}{rep}", poll=poll)
+    try:
+        cold = project.up_until_healthy()
+        (res.cold_compose_fast if fast else res.cold_compose).add(cold)
+        project.compose("down")
+        again = project.up_until_healthy()
+        (res.after_down_compose_fast if fast else res.after_down_compose).add(again)
+        if not fast:
+            res.warm_compose.add(project.compose("up", "-d").seconds)
+        note(f"rep {rep + 1} docker-compose ({poll:g} s poll): cold {cold:.2f}s, after down "
+             f"{again:.2f}s")  # fmt: skip
+    finally:
+        project.destroy()
+
+
+def copy_for_edits(dest: Path) -> Path:
+    """A project root of its own: the backend copied (so edits stay out of the checkout),
+    the image recipes and profiles shared or copied as the integration fixtures do."""
+    root = dest / "root"
+    (root / "compose").mkdir(parents=True)
+    shutil.copy2(REPO / "compose" / "compose.yaml", root / "compose" / "compose.yaml")
+    (root / "compose" / "images").symlink_to(REPO / "compose" / "images")
+    shutil.copytree(REPO / "profiles", root / "profiles")
+    shutil.copytree(REPO / "backend", root / "backend", ignore=shutil.ignore_patterns("target"))
+    return root
+
+
+def seed_target_dir(target: Path) -> None:
+    """Start from a copy of the shared release build so only the backend crate itself compiles."""
+    from devenv.images.build import cargo_target_dir
+
+    shared = cargo_target_dir(REPO / "backend", REPO / "backend") / "release"
+    target.mkdir(parents=True)
+    if shared.is_dir():
+        run(["cp", "-a", str(shared), str(target / "release")], what="copy the cargo cache")
+
+
+def edit_loop(tag: str, reps: int, res: Results, tmp: Path) -> None:
+    """Append a comment to the backend, `devenv up` until healthy; the same for cargo alone."""
+    if shutil.which("cargo") is None:
+        res.notes.append("backend edit loop skipped: cargo is not installed")
+        return
+    root = copy_for_edits(tmp)
+    target = tmp / "cargo-target"
+    seed_target_dir(target)
+    backend = root / "backend"
+    source = backend / EDIT_FILE
+    original = source.read_bytes()
+    env = dict(os.environ, CARGO_TARGET_DIR=str(target))
+    cargo = ["cargo", "build", "--release", "--locked", "--bin", "ignition-api"]
+    project = DevenvProject(f"{tag}-e", root=root, extra_env={"CARGO_TARGET_DIR": str(target)})
+    try:
+        note("edit loop: first build of the copied backend and its stack (not timed)")
+        run(cargo, cwd=backend, env=env, what="cargo build (warm-up)")
+        project.cli("up")
+        for rep in range(reps):
+            with source.open("a", encoding="utf-8") as fh:
+                fh.write(f"// bench edit {rep} {secrets.token_hex(4)}\n")
+            r = project.cli("up", "--json")
+            if '"recreated"' not in r.stdout:
+                raise BenchError(f"the edit did not recreate the backend:\n{r.stdout[:800]}")
+            res.edit.add(r.seconds)
+            with source.open("a", encoding="utf-8") as fh:
+                fh.write(f"// bench cargo-only edit {rep} {secrets.token_hex(4)}\n")
+            c = run(cargo, cwd=backend, env=env, what="cargo build (timed)")
+            res.cargo.add(c.seconds)
+            note(f"rep {rep + 1} edit loop: devenv up {r.seconds:.2f}s, cargo {c.seconds:.2f}s")
+    finally:
+        source.write_bytes(original)
+        try:
+            # The stand-in tag is shared by every checkout: put back the image of unedited code.
+            project.cli("up", check=False)
+        finally:
+            project.destroy()
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.2f}/{five:.2f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of each measure")
+    parser.add_argument("--no-edit-loop", action="store_true", help="skip the cargo edit loop")
+    args = parser.parse_args(argv)
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+
+    def terminate(_signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, terminate)
+    tag = f"bench-{secrets.token_hex(3)}"
+    res = Results()
+    try:
+        preflight()
+        versions = run(["docker-compose", "version", "--short"]).stdout.strip()
+        api = run(["docker", "version", "--format", "{{.Server.APIVersion}}"]).stdout.strip()
+        note(f"projects {tag}-*, {args.reps} rep(s), compose {versions}, API {api}, {load()}")
+        for rep in range(args.reps):
+            devenv_rep(tag, rep, res)
+            compose_rep(tag, rep, res, poll=E2E_POLL)
+            compose_rep(tag, rep, res, poll=FAST_POLL)
+        if not args.no_edit_loop:
+            with tempfile.TemporaryDirectory(prefix=f"{tag}-") as tmp:
+                edit_loop(tag, args.reps, res, Path(tmp))
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    note(f"done, {load()}")
+    print(render(res.rows()))
+    for line in res.notes:
+        print(f"note: {line}")
+    d, c = res.cold.median, res.cold_compose.median
+    print(f"summary: cold up devenv {d:.1f} s vs docker-compose {c:.1f} s = {d / c:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

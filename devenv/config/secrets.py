@@ -60,9 +60,22 @@ def secret_fragments(secret: str) -> list[str]:
     return [f for f in fragments if f]
 
 
+MIN_REDACTED = 4
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of each secret (and of a URL secret's password) with ``****``."""
-    fragments = {f for secret in secrets if secret for f in secret_fragments(secret)}
+    """Replace every occurrence of each secret (and of a URL secret's password) with ``****``.
+
+    Fragments shorter than MIN_REDACTED characters are left alone: replacing a one-letter
+    password everywhere would garble every word and protect nothing.
+    """
+    fragments = {
+        f
+        for secret in secrets
+        if secret
+        for f in secret_fragments(secret)
+        if len(f) >= MIN_REDACTED
+    }
     for fragment in sorted(fragments, key=len, reverse=True):
         text = text.replace(fragment, MASK)
     return text

@@ -170,9 +170,11 @@ def stack(make_stack: Callable[..., Stack]) -> Stack:
 def shared_stack(images: None) -> Iterator[Stack]:
     """One running stack for tests that only read (checks, reports, security scans)."""
     s = Stack(project=unique_project("shared"), root=REPO)
-    s.up()
-    yield s
-    s.destroy()
+    try:
+        s.up()
+        yield s
+    finally:
+        s.destroy()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -54,3 +54,10 @@ def test_mask_url_never_raises_and_never_shows_password(url: str) -> None:
     masked = mask_url(url)
     assert isinstance(masked, str)
     assert "hunter2" not in mask_url(f"postgres://u:hunter2@{url}")
+
+
+def test_redact_leaves_too_short_fragments_alone() -> None:
+    from devenv.config.secrets import redact
+
+    assert redact("profile postgres", ["p"]) == "profile postgres"
+    assert redact("password=hunter2 profile", ["hunter2", "p"]) == "password=**** profile"

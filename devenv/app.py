@@ -520,7 +520,8 @@ class Executor:
         self.observed = observed
         self.progress = progress
         self.timeout = timeout
-        self.started = {s: threading.Event() for s in self.desired}
+        self.settled = {s: threading.Event() for s in self.desired}
+        self.ready: set[str] = set()
         self.failed: dict[str, DevenvError] = {}
 
     def run(self) -> list[ServiceOutcome]:
@@ -551,19 +552,25 @@ class Executor:
         t0 = time.monotonic()
         d = self.desired[service]
         try:
-            for dep in d.depends_on:
-                while not self.started[dep].wait(0.05):
-                    if dep in self.failed:
-                        raise ReadinessError(
-                            f"service {service} not started: its dependency {dep} failed"
-                        )
             action = self._converge(d)
+            probe = probe_for(self.stack, service, create_bucket=service == "objectstore")
+            container = self.rt.observe(self.stack.name).container(service)
+            result = self._wait(service, probe, container.id if container else None)
+            self.ready.add(service)
         finally:
-            self.started[service].set()
-        probe = probe_for(self.stack, service, create_bucket=service == "objectstore")
-        container = self.rt.observe(self.stack.name).container(service)
-        result = self._wait(service, probe, container.id if container else None)
+            self.settled[service].set()
         return ServiceOutcome(service, action, True, result, time.monotonic() - t0)
+
+    def _await_dependencies(self, d: Desired) -> None:
+        """Start a dependent only once its dependencies pass their probes: started next to a
+        database that is still initialising, the backend backs off (up to 4 s) and answers
+        seconds after the database could serve it."""
+        for dep in d.depends_on:
+            self.settled[dep].wait()
+            if dep not in self.ready:
+                raise ReadinessError(
+                    f"service {d.service} not started: its dependency {dep} is not ready"
+                )
 
     def _converge(self, d: Desired) -> str:
         steps = {s.kind: s for s in self.plan.for_target(d.service)}
@@ -587,6 +594,7 @@ class Executor:
         current = self.observed.container(d.service)
         if step.kind == "keep":
             return "kept"
+        self._await_dependencies(d)
         self.progress(f"{d.service}: {step.kind} ({step.cause})")
         if step.kind == "start" and current is not None:
             self.rt.start(current.id)

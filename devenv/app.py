@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -500,6 +501,16 @@ def _after_ready(stack: Stack, *, seed: bool, progress: Progress) -> None:
         progress(f"warning: could not seed the dev-bypass user: {str(exc).splitlines()[0]}")
 
 
+def _preload_probe_libraries() -> None:
+    """Import the probes' client libraries (about 0.15 s of CPU) while the engine creates
+    containers, instead of after: the waits on the engine leave the interpreter idle."""
+    import importlib
+
+    for name in ("psycopg", "httpx"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 class Executor:
     """Runs a plan: one worker per service, dependents start after their dependencies."""
 
@@ -525,6 +536,8 @@ class Executor:
         self.failed: dict[str, DevenvError] = {}
 
     def run(self) -> list[ServiceOutcome]:
+        if not self.plan.noop:
+            threading.Thread(target=_preload_probe_libraries, daemon=True).start()
         for step in self.plan.steps:
             if step.kind == "remove":
                 found = self.observed.container(step.target)

@@ -533,6 +533,7 @@ class Executor:
         self.timeout = timeout
         self.settled = {s: threading.Event() for s in self.desired}
         self.ready: set[str] = set()
+        self.container_ids: dict[str, str] = {}
         self.failed: dict[str, DevenvError] = {}
 
     def run(self) -> list[ServiceOutcome]:
@@ -567,8 +568,7 @@ class Executor:
         try:
             action = self._converge(d)
             probe = probe_for(self.stack, service, create_bucket=service == "objectstore")
-            container = self.rt.observe(self.stack.name).container(service)
-            result = self._wait(service, probe, container.id if container else None)
+            result = self._wait(service, probe, self.container_ids.get(service))
             self.ready.add(service)
         finally:
             self.settled[service].set()
@@ -606,16 +606,19 @@ class Executor:
         step: Step = next(s for s in self.plan.for_target(d.service) if s.kind not in ("build",))
         current = self.observed.container(d.service)
         if step.kind == "keep":
+            if current is not None:
+                self.container_ids[d.service] = current.id
             return "kept"
         self._await_dependencies(d)
         self.progress(f"{d.service}: {step.kind} ({step.cause})")
         if step.kind == "start" and current is not None:
             self.rt.start(current.id)
+            self.container_ids[d.service] = current.id
             return "started"
         if current is not None:
             self.rt.stop(current.id, timeout=10)
             self.rt.remove(current.id)
-        self.rt.run(spec)
+        self.container_ids[d.service] = self.rt.run(spec)
         return "recreated" if step.kind == "recreate" else "created"
 
     def _wait(self, service: str, probe: Probe, container_id: str | None) -> str:

@@ -39,6 +39,14 @@ FAST_POLL = 0.05
 class BenchError(Exception):
     """A step of the benchmark failed; the message says which step and why."""
 
+    def __init__(self, message: str, *, returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+
+
+PORT_CONFLICT = 6  # devenv's exit code when a port it chose is taken before it could bind
+ATTEMPTS = 3
+
 
 def note(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
@@ -92,7 +100,8 @@ def run(
         lines = (result.stderr.strip() or result.stdout.strip()).splitlines()[-8:]
         raise BenchError(
             f"`{what or ' '.join(cmd[:4])}` exited {result.returncode}:\n    "
-            + "\n    ".join(lines)
+            + "\n    ".join(lines),
+            returncode=result.returncode,
         )
     return result
 
@@ -360,41 +369,52 @@ def preflight() -> None:
 
 
 def devenv_rep(tag: str, rep: int, res: Results) -> None:
-    """Cold up, down, up after down, warm up, then the read-only commands on the healthy stack."""
-    project = DevenvProject(f"{tag}-d{rep}")
-    peak = 0.0
+    """Cold up, down, up after down, warm up, then the read-only commands on the healthy stack.
+
+    Other stacks on this machine may take a port between devenv's choice and its bind (exit
+    6); such a repetition is discarded and run again on a fresh project."""
+    for attempt in range(ATTEMPTS):
+        try:
+            _devenv_rep(f"{tag}-d{rep}-{attempt}", rep, res)
+            return
+        except BenchError as exc:
+            if exc.returncode != PORT_CONFLICT or attempt == ATTEMPTS - 1:
+                raise
+            note(f"rep {rep + 1} devenv: a port was taken by another stack meanwhile; again")
+
+
+def _devenv_rep(name: str, rep: int, res: Results) -> None:
+    project = DevenvProject(name)
     try:
-        r = project.cli("up")
-        res.cold.add(r.seconds)
-        peak = max(peak, r.maxrss_mb)
+        cold = project.cli("up")
         project.cli("down")
-        r = project.cli("up")
-        res.after_down.add(r.seconds)
-        peak = max(peak, r.maxrss_mb)
-        r = project.cli("up", "--json")
-        if '"noop": true' not in r.stdout:
-            raise BenchError(f"a warm `devenv up` was not a no-op:\n{r.stdout[:800]}")
-        res.warm.add(r.seconds)
-        peak = max(peak, r.maxrss_mb)
-        r = project.cli("status", "--json")
-        if r.stdout.count('"healthy": true') != 3:
-            raise BenchError(f"`devenv status` does not show three healthy services:\n{r.stdout}")
-        res.status.add(r.seconds)
-        peak = max(peak, r.maxrss_mb)
-        r = project.cli("--help")
-        res.help.add(r.seconds)
-        r = project.cli("check")
-        res.check.add(r.seconds)
-        peak = max(peak, r.maxrss_mb)
-        res.memory.add(peak)
-        note(
-            f"rep {rep + 1} devenv: cold {res.cold.samples[-1]:.2f}s, after down "
-            f"{res.after_down.samples[-1]:.2f}s, warm {res.warm.samples[-1]:.2f}s, status "
-            f"{res.status.samples[-1]:.2f}s, help {res.help.samples[-1]:.2f}s, check "
-            f"{res.check.samples[-1]:.2f}s, peak {peak:.0f} MB"
-        )
+        after = project.cli("up")
+        warm = project.cli("up", "--json")
+        if '"noop": true' not in warm.stdout:
+            raise BenchError(f"a warm `devenv up` was not a no-op:\n{warm.stdout[:800]}")
+        status = project.cli("status", "--json")
+        if status.stdout.count('"healthy": true') != 3:
+            raise BenchError(f"`devenv status` shows not three healthy services:\n{status.stdout}")
+        helped = project.cli("--help")
+        check = project.cli("check")
     finally:
         project.destroy()
+    peak = max(r.maxrss_mb for r in (cold, after, warm, status, check))
+    for series, r in (
+        (res.cold, cold),
+        (res.after_down, after),
+        (res.warm, warm),
+        (res.status, status),
+        (res.help, helped),
+        (res.check, check),
+    ):
+        series.add(r.seconds)
+    res.memory.add(peak)
+    note(
+        f"rep {rep + 1} devenv: cold {cold.seconds:.2f}s, after down {after.seconds:.2f}s, "
+        f"warm {warm.seconds:.2f}s, status {status.seconds:.2f}s, help {helped.seconds:.2f}s, "
+        f"check {check.seconds:.2f}s, peak {peak:.0f} MB"
+    )
 
 
 def compose_rep(tag: str, rep: int, res: Results, *, poll: float) -> None:

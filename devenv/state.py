@@ -9,7 +9,7 @@ import os
 import secrets
 import string
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,4 +114,72 @@ def project_lock(
     finally:
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+CLAIM_TTL = 7 * 24 * 3600.0
+
+
+def cache_dir() -> Path:
+    """Machine-wide cache outside any checkout (cargo target dir, s3s-fs, port claims)."""
+    root = os.environ.get("DEVENV_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "devenv"
+    )
+    return Path(root)
+
+
+class PortClaims:
+    """Host ports each devenv project on this machine has settled on.
+
+    Two `up`s of different projects would otherwise both see a port free (the host-network
+    backend binds only once it has migrated) and race for it; claims make them choose apart.
+    """
+
+    def __init__(self, path: Path, project: str, data: dict[str, dict[str, object]]) -> None:
+        self.path = path
+        self.project = project
+        self.data = data
+
+    def others(self, now: float | None = None) -> set[int]:
+        now = time.time() if now is None else now
+        taken: set[int] = set()
+        for name, entry in self.data.items():
+            if name == self.project:
+                continue
+            at = entry.get("at")
+            if isinstance(at, int | float) and now - at > CLAIM_TTL:
+                continue
+            ports = entry.get("ports")
+            if isinstance(ports, list):
+                taken.update(int(p) for p in ports if isinstance(p, int))
+        return taken
+
+    def claim(self, ports: Iterable[int]) -> None:
+        self.data[self.project] = {"ports": sorted(set(ports)), "at": time.time()}
+
+    def release(self) -> None:
+        self.data.pop(self.project, None)
+
+
+@contextlib.contextmanager
+def port_claims(project: str) -> Iterator[PortClaims]:
+    """Read-modify-write the machine's port claims under an exclusive lock."""
+    directory = cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "port-claims.json"
+    fd = os.open(directory / "port-claims.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        except ValueError:
+            raw = {}  # a torn file only loses advice about ports, never data
+        data = {str(k): dict(v) for k, v in raw.items() if isinstance(v, dict)}
+        claims = PortClaims(path, project, data)
+        yield claims
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(claims.data, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

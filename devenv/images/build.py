@@ -14,17 +14,11 @@ from pathlib import Path
 from devenv.errors import ImageError
 from devenv.plan import ImageChoice
 from devenv.runtime.base import LABEL_RECIPE_HASH, ImageInfo, Progress, Runtime
+from devenv.state import cache_dir
 
 BASE_TAG = "devenv-standin/bookworm-base:1"
 S3S_VERSION = "0.14.1"
 BACKEND_BINARY = "ignition-api"
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("DEVENV_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "devenv"
-    )
-    return Path(root)
 
 
 def cargo_target_dir(context: Path, repo_backend: Path | None) -> Path:

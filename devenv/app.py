@@ -8,7 +8,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +25,7 @@ from devenv.errors import (
 from devenv.model import SERVICES, CheckResult, Profile, Project, ServiceSpec
 from devenv.plan import Desired, ImageChoice, Plan, Step, reconcile, volume_labels, with_labels
 from devenv.runtime.base import LABEL_PG_MAJOR, ContainerSpec, Observed, Progress, Runtime
-from devenv.state import State, load_state, project_lock
+from devenv.state import State, load_state, port_claims, project_lock
 
 if TYPE_CHECKING:
     from devenv.probes.base import Probe, S3Target
@@ -150,8 +150,12 @@ def choose_ports(
     strict: bool,
     holder: Callable[[int], str | None],
     notes: list[str],
+    claimed: Collection[int] = (),
 ) -> dict[str, int]:
-    """Keep last run's port when ours or free; else the preferred one; else any free one."""
+    """Keep last run's port when ours or free; else the preferred one; else any free one.
+
+    Ports in `claimed` belong to other devenv projects on this machine and are never chosen.
+    """
     chosen: dict[str, int] = {}
     for svc in project.services:
         preferred = _preferred_port(svc)
@@ -163,7 +167,7 @@ def choose_ports(
         candidates = [p for p in (remembered, preferred) if p]
         port = None
         for candidate in candidates:
-            if candidate in chosen.values():
+            if candidate in chosen.values() or candidate in claimed:
                 continue
             if (held_by_us and candidate == remembered) or port_is_free(candidate):
                 port = candidate
@@ -173,11 +177,15 @@ def choose_ports(
             if strict:
                 who = holder(taken)
                 by = f"container {who}" if who else "another process"
+                if who is None and taken in claimed:
+                    by = "another devenv project on this machine"
                 raise PortConflictError(
                     f"service {svc.name}: host port {taken} is held by {by}",
                     hint=f"stop {who or 'that process'}, or drop --strict-ports to use a free port",
                 )
             port = _free_port()
+            while port in claimed or port in chosen.values():
+                port = _free_port()
             notes.append(f"{svc.name}: port {taken} is taken, using {port} instead")
         chosen[svc.name] = port
     return chosen
@@ -191,8 +199,13 @@ def resolve_stack(
     holder: Callable[[int], str | None] = lambda _p: None,
     notes: list[str] | None = None,
     settle_ports: bool = True,
+    claim_ports: bool = False,
 ) -> Stack:
-    """Profile + state + compose file -> the concrete configuration of this run."""
+    """Profile + state + compose file -> the concrete configuration of this run.
+
+    With `settle_ports`, host ports are chosen (see choose_ports); with `claim_ports` too, the
+    choice is recorded machine-wide so that a concurrent `up` of another project keeps off it.
+    """
     from devenv.config.profiles import resolve_profile
 
     profile = resolve_profile(
@@ -207,8 +220,8 @@ def resolve_stack(
     first = _load_project(options, creds)
     ports = dict(state.ports)
     if settle_ports:
-        ports.update(
-            choose_ports(
+        with port_claims(options.project) as claims:
+            chosen = choose_ports(
                 first,
                 state,
                 observed,
@@ -216,8 +229,11 @@ def resolve_stack(
                 strict=strict_ports,
                 holder=holder,
                 notes=notes if notes is not None else [],
+                claimed=claims.others(),
             )
-        )
+            if claim_ports:
+                claims.claim(chosen.values())
+        ports.update(chosen)
     variables = dict(creds)
     for svc in first.services:
         preferred = _preferred_port(svc)
@@ -438,15 +454,25 @@ def _runtime() -> Runtime:
 
 
 def plan_up(
-    options: Options, *, strict_ports: bool = False, runtime: Runtime | None = None
+    options: Options,
+    *,
+    strict_ports: bool = False,
+    runtime: Runtime | None = None,
+    claim: bool = False,
 ) -> tuple[Stack, Plan, list[Desired], list[str]]:
+    """Observe once and plan; only a real `up` (claim=True) records its ports machine-wide."""
     # Config errors first: a typo is reported as such even when the engine is down.
     resolve_stack(options, settle_ports=False)
     rt = runtime or _runtime()
     observed = rt.observe(options.project)
     notes: list[str] = []
     stack = resolve_stack(
-        options, observed=observed, strict_ports=strict_ports, holder=rt.port_holder, notes=notes
+        options,
+        observed=observed,
+        strict_ports=strict_ports,
+        holder=rt.port_holder,
+        notes=notes,
+        claim_ports=claim,
     )
     desired = desired_state(stack, rt)
     plan = reconcile(desired, observed, removed_cause=removed_causes(stack))
@@ -464,7 +490,9 @@ def up(
     started = time.monotonic()
     rt = _runtime()
     with project_lock(options.root, options.project, notify=progress):
-        stack, plan, desired, notes = plan_up(options, strict_ports=strict_ports, runtime=rt)
+        stack, plan, desired, notes = plan_up(
+            options, strict_ports=strict_ports, runtime=rt, claim=True
+        )
         for note in notes:
             progress(note)
         stack.state.save()
@@ -725,6 +753,8 @@ def down(options: Options, *, volumes: bool, progress: Progress = _quiet) -> Dow
                 rt.remove_volume(v.name)
                 gone.append(v.name)
             kept = []
+            with port_claims(options.project) as claims:
+                claims.release()
     return DownResult(removed=sorted(removed), volumes_removed=gone, volumes_kept=kept)
 
 

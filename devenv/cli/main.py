@@ -14,7 +14,7 @@ import typer
 from devenv.errors import ConfigError, DevenvError, Interrupted, ReadinessError
 
 if TYPE_CHECKING:
-    from devenv.app import Options
+    from devenv.stack import Options
 
 app = typer.Typer(
     name="devenv",
@@ -54,7 +54,7 @@ SecretsOpt = Annotated[bool, typer.Option("--show-secrets", help="Print credenti
 
 
 def _options(project: str | None, profile: str | None, sets: list[str] | None = None) -> Options:
-    from devenv.app import Options, default_project_name, find_root
+    from devenv.stack import Options, default_project_name, find_root
 
     root = find_root()
     overrides: dict[str, str] = {}
@@ -365,8 +365,8 @@ def config_cmd(
 @app.command()
 def profiles(as_json: JsonOpt = False) -> None:
     """List the available profiles."""
-    from devenv.app import find_root
     from devenv.config.profiles import list_profiles
+    from devenv.stack import find_root
 
     found = list_profiles(find_root())
     if as_json:

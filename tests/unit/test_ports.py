@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from devenv.app import choose_ports
 from devenv.config.compose import load_project
 from devenv.errors import PortConflictError
 from devenv.model import Project
+from devenv.stack import choose_ports
 from devenv.state import PortClaims, State, port_claims
 
 REPO = Path(__file__).resolve().parents[2]

@@ -65,6 +65,11 @@ def source_fingerprint(context: Path) -> str:
     return _hash_files(files, context, BASE_TAG)
 
 
+def backend_tag(standin: str, identity: str) -> str:
+    repo = standin.rsplit(":", 1)[0] if ":" in standin.rsplit("/", 1)[-1] else standin
+    return f"{repo}:src-{identity[:12]}"
+
+
 def choose(
     runtime: Runtime, *, ref: str, standin: str | None, recipe: str | None, identity: str | None
 ) -> ImageChoice:
@@ -77,6 +82,10 @@ def choose(
             )
     if standin is None or recipe is None or identity is None:
         return ImageChoice(ref=ref, identity=ref, present=False, recipe=None)
+    if recipe == "backend":
+        # One tag per source fingerprint: reverting an edit reuses its image, and two
+        # checkouts with different backend code never rebuild over each other.
+        standin = backend_tag(standin, identity)
     found = runtime.image(standin)
     present = found is not None and found.labels.get(LABEL_RECIPE_HASH) == identity
     pg_major = found.env.get("PG_MAJOR") if found is not None else None
@@ -237,9 +246,11 @@ def build(
             raise ImageError("the backend has no build context", hint="set build.context")
         binary = build_backend_binary(context, root / "backend", progress)
         runtime_base = _backend_runtime_base(runtime, root, context, progress)
-        return runtime.layer_file(
+        info = runtime.layer_file(
             runtime_base, binary, f"/app/{BACKEND_BINARY}", choice.ref, labels=labels
         )
+        runtime.tag(choice.ref, f"{choice.ref.rsplit(':', 1)[0]}:dev")  # "the latest build"
+        return info
     with tempfile.TemporaryDirectory(prefix=f"devenv-{recipe}-") as tmp:
         ctx = Path(tmp)
         shutil.copytree(recipe_dir(root, recipe), ctx, dirs_exist_ok=True)

@@ -262,6 +262,10 @@ class DockerRuntime:
             raise ImageError(f"committing {tag} produced no image")
         return found
 
+    def tag(self, image: str, ref: str) -> None:
+        repo, _, version = ref.rpartition(":")
+        self._call(lambda: self._api.tag(image, repo, version, force=True))
+
     # --- volumes -------------------------------------------------------------------------
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         self._call(lambda: self._api.create_volume(name=name, labels=dict(labels)))

@@ -100,6 +100,9 @@ class FakeRuntime:
     ) -> ImageInfo:
         return ImageInfo(id="sha256:4", tags=(tag,), labels=labels, env={})
 
+    def tag(self, image: str, ref: str) -> None:
+        return None
+
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         return None
 

@@ -21,7 +21,7 @@ from devenv.execute import (
 )
 from devenv.model import SERVICES, CheckResult, ServiceSpec
 from devenv.plan import Desired, ImageChoice, Plan, reconcile
-from devenv.runtime.base import Progress, Runtime
+from devenv.runtime.base import Observed, Progress, Runtime
 from devenv.stack import Options, Stack, resolve_stack
 from devenv.state import port_claims, project_lock
 
@@ -56,13 +56,24 @@ def _runtime() -> Runtime:
     return DockerRuntime()
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One observation and the plan made from it: what `--dry-run` prints and `up` executes."""
+
+    stack: Stack
+    observed: Observed
+    desired: list[Desired]
+    plan: Plan
+    notes: list[str]
+
+
 def plan_up(
     options: Options,
     *,
     strict_ports: bool = False,
     runtime: Runtime | None = None,
     claim: bool = False,
-) -> tuple[Stack, Plan, list[Desired], list[str]]:
+) -> Planned:
     """Observe once and plan; only a real `up` (claim=True) records its ports machine-wide."""
     # Config errors first: a typo is reported as such even when the engine is down.
     resolve_stack(options, settle_ports=False)
@@ -79,7 +90,7 @@ def plan_up(
     )
     desired = desired_state(stack, rt)
     plan = reconcile(desired, observed, removed_cause=removed_causes(stack))
-    return stack, plan, desired, notes
+    return Planned(stack, observed, desired, plan, notes)
 
 
 def up(
@@ -93,22 +104,22 @@ def up(
     started = time.monotonic()
     rt = _runtime()
     with project_lock(options.root, options.project, notify=progress):
-        stack, plan, desired, notes = plan_up(
-            options, strict_ports=strict_ports, runtime=rt, claim=True
-        )
-        for note in notes:
+        planned = plan_up(options, strict_ports=strict_ports, runtime=rt, claim=True)
+        stack, plan = planned.stack, planned.plan
+        for note in planned.notes:
             progress(note)
         stack.state.save()
-        observed = rt.observe(options.project)
-        outcomes = Executor(stack, rt, plan, desired, observed, progress, timeout).run()
-        seed = stack.profile.seed or seed_protected
-        _after_ready(stack, seed=seed, progress=progress)
+        outcomes = Executor(
+            stack, rt, plan, planned.desired, planned.observed, progress, timeout
+        ).run()
+        if not plan.noop:  # an unchanged stack was seeded when it was made
+            _after_ready(stack, seed=stack.profile.seed or seed_protected, progress=progress)
     return UpResult(
         project=options.project,
         profile=stack.profile.name,
         plan=plan,
         outcomes=outcomes,
-        notes=notes,
+        notes=planned.notes,
         seconds=time.monotonic() - started,
     )
 

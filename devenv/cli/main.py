@@ -138,8 +138,9 @@ def up(
     options = _options(project, profile, sets)
     _remember_secrets(options)
     if dry_run:
-        _stack, plan, _, notes = core.plan_up(options, strict_ports=strict_ports)
-        for note in notes:
+        planned = core.plan_up(options, strict_ports=strict_ports)
+        plan = planned.plan
+        for note in planned.notes:
             progress(note)
         if as_json:
             _emit_json({"plan": [s.__dict__ for s in plan.steps], "noop": plan.noop})

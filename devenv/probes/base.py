@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
+import json
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+from urllib.parse import quote, urlsplit
 
 
 class ProbeFailure(Exception):
@@ -74,18 +77,74 @@ class S3Target:
     secret_key: str
 
 
-class S3Client:
-    """The handful of path-style S3 calls devenv needs, signed with SigV4 over httpx."""
+@dataclass(frozen=True)
+class Response:
+    status_code: int
+    content: bytes
 
-    def __init__(self, target: S3Target, *, timeout: float = 3.0) -> None:
-        import httpx
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
 
-        self.target = target
-        self._httpx = httpx
-        self._client = httpx.Client(timeout=timeout)
+
+class _Http:
+    """One keep-alive HTTP/1.1 connection from the standard library.
+
+    Probes run on every `up` and `status`; http.client costs nothing to import, where an
+    HTTP client library costs tens of milliseconds of start-up (httpx still serves `check`).
+    """
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        parts = urlsplit(base_url)
+        self.scheme = parts.scheme
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port
+        self.timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            if self.scheme == "https":
+                import ssl
+
+                self._conn = http.client.HTTPSConnection(
+                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
+            else:
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        return self._conn
+
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> Response:
+        conn = self._connection()
+        try:
+            conn.request(method, path, body=body or None, headers=headers or {})
+            resp = conn.getresponse()
+            content = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise ProbeFailure(_first_line(exc) if str(exc) else type(exc).__name__) from exc
+        if resp.getheader("connection", "").lower() == "close":
+            self.close()
+        return Response(resp.status, content)
 
     def close(self) -> None:
-        self._client.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class S3Client:
+    """The handful of path-style S3 calls devenv needs, signed with SigV4."""
+
+    def __init__(self, target: S3Target, *, timeout: float = 3.0) -> None:
+        self.target = target
+        self._http = _Http(target.endpoint, timeout)
+        self._prefix = urlsplit(target.endpoint).path.rstrip("/")
+
+    def close(self) -> None:
+        self._http.close()
 
     def __enter__(self) -> S3Client:
         return self
@@ -93,14 +152,15 @@ class S3Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _url(self, key: str | None = None) -> str:
-        base = self.target.endpoint.rstrip("/") + "/" + self.target.bucket
-        return base if key is None else base + "/" + key
+    def _path(self, key: str | None = None) -> str:
+        base = f"{self._prefix}/{quote(self.target.bucket)}"
+        return base if key is None else f"{base}/{quote(key, safe='/-_.~')}"
 
-    def request(self, method: str, key: str | None = None, body: bytes = b"") -> Any:
+    def request(self, method: str, key: str | None = None, body: bytes = b"") -> Response:
         from devenv.probes.sigv4 import sign_headers
 
-        url = self._url(key)
+        path = self._path(key)
+        url = self.target.endpoint.rstrip("/").removesuffix(self._prefix) + path
         headers = sign_headers(
             method,
             url,
@@ -109,10 +169,7 @@ class S3Client:
             region=self.target.region,
             payload=body,
         )
-        try:
-            return self._client.request(method, url, headers=headers, content=body)
-        except self._httpx.HTTPError as exc:
-            raise ProbeFailure(_first_line(exc)) from exc
+        return self._http.request(method, path, headers=headers, body=body)
 
     def bucket_exists(self) -> bool:
         resp = self.request("HEAD")
@@ -141,7 +198,7 @@ class S3Client:
         self._expect(self.request("DELETE", key), f"DELETE {key}", 200, 204)
 
     @staticmethod
-    def _expect(resp: Any, what: str, *codes: int) -> None:
+    def _expect(resp: Response, what: str, *codes: int) -> None:
         if resp.status_code in codes:
             return
         text = resp.text[:200].replace("\n", " ")
@@ -200,17 +257,17 @@ class HttpProbe:
         return self.url
 
     def attempt(self) -> str:
-        import httpx
-
+        parts = urlsplit(self.url)
+        client = _Http(self.url, self.timeout)
         try:
-            resp = httpx.get(self.url, timeout=self.timeout)
-        except httpx.HTTPError as exc:
-            raise ProbeFailure(_first_line(exc)) from exc
+            resp = client.request("GET", parts.path or "/")
+        finally:
+            client.close()
         if resp.status_code != self.expect_status:
             raise ProbeFailure(f"GET answered {resp.status_code}, expected {self.expect_status}")
         if self.expect_healthy:
             try:
-                status = resp.json().get("status")
+                status = json.loads(resp.content).get("status")
             except (ValueError, AttributeError) as exc:
                 raise ProbeFailure("body is not a JSON object") from exc
             if status != "healthy":

@@ -263,16 +263,20 @@ class Executor:
             if current is not None:
                 self.container_ids[d.service] = current.id
             return "kept"
-        self._await_dependencies(d)
         self.progress(f"{d.service}: {step.kind} ({step.cause})")
         if step.kind == "start" and current is not None:
-            self.rt.start(current.id)
+            self._await_dependencies(d)
+            self.rt.start(current.id, service=d.service)
             self.container_ids[d.service] = current.id
             return "started"
         if current is not None:
             self.rt.stop(current.id, timeout=10)
             self.rt.remove(current.id)
-        self.container_ids[d.service] = self.rt.run(spec)
+        # Create while the dependencies get ready; only the start waits for them.
+        container_id = self.rt.create(spec)
+        self.container_ids[d.service] = container_id
+        self._await_dependencies(d)
+        self.rt.start(container_id, service=d.service)
         return "recreated" if step.kind == "recreate" else "created"
 
     def _wait(self, service: str, probe: Probe, container_id: str | None) -> str:

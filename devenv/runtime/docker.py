@@ -277,26 +277,38 @@ class DockerRuntime:
 
     # --- containers ----------------------------------------------------------------------
     def run(self, spec: ContainerSpec) -> str:
+        container_id = self.create(spec)
+        self.start(container_id, service=spec.service)
+        return container_id
+
+    def create(self, spec: ContainerSpec) -> str:
         docker = self._docker
         kwargs = to_run_kwargs(spec)
         try:
             container = self._call(lambda: self._client.containers.create(**kwargs))
-            self._call(container.start)
         except docker.errors.APIError as exc:
-            text = _describe(exc)
-            if "already allocated" in text or "address already in use" in text:
-                raise PortConflictError(
-                    f"service {spec.service}: a host port is taken: {text}",
-                    hint="run `devenv up` again to pick a free port, or free the port",
-                ) from exc
-            raise DevenvError(
-                f"service {spec.service}: the engine refused to start {spec.name}: {text}",
-                hint=f"run `devenv status` and `devenv logs {spec.service}`",
-            ) from exc
+            raise self._refused(spec.service, exc) from exc
         return str(container.id)
 
-    def start(self, container_id: str) -> None:
-        self._call(lambda: self._api.start(container_id))
+    def start(self, container_id: str, *, service: str = "") -> None:
+        docker = self._docker
+        try:
+            self._call(lambda: self._api.start(container_id))
+        except docker.errors.APIError as exc:
+            raise self._refused(service or container_id[:12], exc) from exc
+
+    @staticmethod
+    def _refused(service: str, exc: Exception) -> DevenvError:
+        text = _describe(exc)
+        if "already allocated" in text or "address already in use" in text:
+            return PortConflictError(
+                f"service {service}: a host port is taken: {text}",
+                hint="run `devenv up` again to pick a free port, or free the port",
+            )
+        return DevenvError(
+            f"service {service}: the engine refused the container: {text}",
+            hint=f"run `devenv status` and `devenv logs {service}`",
+        )
 
     def stop(self, container_id: str, timeout: int = 10) -> None:
         docker = self._docker

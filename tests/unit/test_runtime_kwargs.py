@@ -120,7 +120,10 @@ class FakeRuntime:
         )
         return spec.name
 
-    def start(self, container_id: str) -> None:
+    def create(self, spec: ContainerSpec) -> str:
+        return self.run(spec)
+
+    def start(self, container_id: str, *, service: str = "") -> None:
         return None
 
     def stop(self, container_id: str, timeout: int = 10) -> None:

@@ -237,6 +237,8 @@ def test_remembered_port_taken_moves_to_a_new_port(stack: Stack) -> None:
     old = stack.state()["ports"]["postgres"]
     stack.cli("down")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        # our own probes leave connections in TIME_WAIT on that port; they do not hold it
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", old))
         squatter.listen(1)
         stack.up()

@@ -11,11 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devenv.errors import (
-    DevenvError,
-    ProviderError,
-    ReadinessError,
-)
+from devenv.errors import DevenvError, Interrupted, ProviderError, ReadinessError
 from devenv.model import SERVICES, ServiceSpec
 from devenv.plan import Desired, ImageChoice, Plan, Step, volume_labels, with_labels
 from devenv.runtime.base import LABEL_PG_MAJOR, ContainerSpec, Observed, Progress, Runtime
@@ -189,6 +185,7 @@ class Executor:
         self.ready: set[str] = set()
         self.container_ids: dict[str, str] = {}
         self.failed: dict[str, DevenvError] = {}
+        self.cancelled = threading.Event()  # set on SIGINT: workers stop waiting at once
 
     def run(self) -> list[ServiceOutcome]:
         if not self.plan.noop:
@@ -203,11 +200,18 @@ class Executor:
         services = [s for s in self.plan.order if s in self.desired]
         with ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
             futures = {s: pool.submit(self._service, s) for s in services}
-            for s in services:
-                try:
-                    outcomes.append(futures[s].result())
-                except DevenvError as exc:
-                    self.failed[s] = exc
+            try:
+                for s in services:
+                    try:
+                        outcomes.append(futures[s].result())
+                    except Interrupted:
+                        raise
+                    except DevenvError as exc:
+                        self.failed[s] = exc
+            except BaseException:
+                # Interrupted: let every worker leave its wait now; the pool then joins them.
+                self.cancelled.set()
+                raise
         external = [s for s in SERVICES if not self.stack.local(s)]
         for s in external:
             outcomes.append(self._external(s))
@@ -233,7 +237,9 @@ class Executor:
         database that is still initialising, the backend backs off (up to 4 s) and answers
         seconds after the database could serve it."""
         for dep in d.depends_on:
-            self.settled[dep].wait()
+            while not self.settled[dep].wait(0.05):
+                if self.cancelled.is_set():
+                    raise ReadinessError(f"service {d.service} not started: interrupted")
             if dep not in self.ready:
                 raise ReadinessError(
                     f"service {d.service} not started: its dependency {dep} is not ready"
@@ -246,14 +252,13 @@ class Executor:
             from devenv.images import build as images
 
             self.progress(f"{d.service}: {steps['build'].cause}")
-            info = images.build(
+            images.build(
                 self.rt,
                 self.stack.options.root,
                 d.image,
                 context=backend_context(self.stack, self.stack.project.service(d.service)),
                 progress=self.progress,
             )
-            del info
         for name, labels in d.volumes:
             if self.observed.volume(name) is None:
                 self.rt.create_volume(name, dict(labels))
@@ -285,6 +290,8 @@ class Executor:
         last_check = [0.0]
 
         def crashed() -> str | None:
+            if self.cancelled.is_set():
+                return "interrupted"
             if container_id is None:
                 return None
             now = time.monotonic()

@@ -2,11 +2,14 @@
 //! `_sqlx_migrations` bookkeeping table in the same shape sqlx uses.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sha2::{Digest, Sha384};
 use tokio_postgres::NoTls;
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub struct EmbeddedMigration {
     pub version: i64,
@@ -27,6 +30,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x1697_1714_0a11_cafe;
 #[derive(Debug)]
 pub enum DbError {
     BadUrl(String),
+    Tls(String),
     Unreachable { waited: Duration, last: String },
     Migration(String),
     Query(tokio_postgres::Error),
@@ -36,6 +40,7 @@ impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DbError::BadUrl(e) => write!(f, "DATABASE_URL cannot be parsed: {e}"),
+            DbError::Tls(e) => write!(f, "TLS set-up for Postgres failed: {e}"),
             DbError::Unreachable { waited, last } => write!(
                 f,
                 "database unreachable after {:.1}s of retries; last error: {last}",
@@ -65,13 +70,18 @@ pub fn build_pool(database_url: &str, max_size: usize) -> Result<Pool, DbError> 
     if pg.get_application_name().is_none() {
         pg.application_name("ignition-api");
     }
-    let mgr = Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    // tokio-postgres applies `sslmode` itself: `prefer` (the default) asks for TLS and
+    // falls back to plain TCP when the server declines, `require` fails instead.
+    let mgr = match transport_for(&pg) {
+        Transport::Plain => Manager::from_config(pg, NoTls, manager_config),
+        Transport::Tls => {
+            let tls = tls_client_config().map_err(|e| DbError::Tls(e.to_string()))?;
+            Manager::from_config(pg, MakeRustlsConnect::new(tls), manager_config)
+        }
+    };
     Pool::builder(mgr)
         .max_size(max_size)
         .wait_timeout(Some(Duration::from_secs(10)))
@@ -79,6 +89,40 @@ pub fn build_pool(database_url: &str, max_size: usize) -> Result<Pool, DbError> 
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|e| DbError::BadUrl(e.to_string()))
+}
+
+/// Whether connections may use TLS at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain TCP or a Unix socket only.
+    Plain,
+    /// TLS when `sslmode` asks for it (prefer or require).
+    Tls,
+}
+
+/// `sslmode=disable`, or only Unix-socket hosts (Postgres offers no TLS there), mean
+/// plain connections, exactly as before TLS support existed.
+pub fn transport_for(pg: &tokio_postgres::Config) -> Transport {
+    let any_tcp = pg.get_hosts().iter().any(|h| matches!(h, Host::Tcp(_)));
+    if pg.get_ssl_mode() == SslMode::Disable || !any_tcp {
+        Transport::Plain
+    } else {
+        Transport::Tls
+    }
+}
+
+/// rustls client settings for Postgres: ring chosen explicitly (no reliance on a
+/// process-wide default provider) and the compiled-in web PKI roots, so the server
+/// certificate and host name are verified without a CA bundle on the machine.
+pub fn tls_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Delay before retry number `attempt` (1-based): 250 ms doubling, capped at 4 s.
@@ -130,6 +174,14 @@ pub async fn wait_for_database(pool: &Pool, budget: Duration) -> Result<(), DbEr
             "database not reachable yet; retrying"
         );
         tokio::time::sleep(delay).await;
+        // An attempt with no time left could only time out at once and would hide the
+        // real cause (refused, TLS not offered, bad password) behind that time-out.
+        if Instant::now() >= deadline {
+            return Err(DbError::Unreachable {
+                waited: start.elapsed(),
+                last,
+            });
+        }
     }
 }
 
@@ -310,6 +362,93 @@ mod tests {
     fn checksum_is_sha384() {
         assert_eq!(checksum("").len(), 48);
         assert_ne!(checksum("a"), checksum("b"));
+    }
+
+    fn transport(url: &str) -> Transport {
+        transport_for(&tokio_postgres::Config::from_str(url).unwrap())
+    }
+
+    #[test]
+    fn sslmode_picks_the_transport() {
+        assert_eq!(transport("postgres://u:p@db.example.com/d"), Transport::Tls);
+        assert_eq!(
+            transport("postgres://u:p@db.example.com/d?sslmode=prefer"),
+            Transport::Tls
+        );
+        assert_eq!(
+            transport("postgres://u:p@127.0.0.1:5432/d?sslmode=require"),
+            Transport::Tls
+        );
+        assert_eq!(
+            transport("postgres://u:p@db.example.com/d?sslmode=disable"),
+            Transport::Plain
+        );
+        assert_eq!(
+            transport("host=/var/run/postgresql user=u dbname=d"),
+            Transport::Plain
+        );
+        assert_eq!(
+            transport("host=/var/run/postgresql,db.example.com user=u"),
+            Transport::Tls
+        );
+    }
+
+    #[test]
+    fn tls_config_uses_ring_and_builds_connectors() {
+        use tokio_postgres::tls::MakeTlsConnect;
+
+        let config = tls_client_config().expect("tls config");
+        assert!(!config.crypto_provider().cipher_suites.is_empty());
+        assert!(!webpki_roots::TLS_SERVER_ROOTS.is_empty());
+        let mut make = MakeRustlsConnect::new(config);
+        for host in ["db.example.com", "127.0.0.1", "::1"] {
+            assert!(
+                MakeTlsConnect::<tokio::net::TcpStream>::make_tls_connect(&mut make, host).is_ok(),
+                "{host}"
+            );
+        }
+    }
+
+    #[test]
+    fn pool_builds_for_every_sslmode() {
+        for mode in ["disable", "prefer", "require"] {
+            let url = format!("postgres://u:p@127.0.0.1:1/d?sslmode={mode}");
+            assert!(build_pool(&url, 1).is_ok(), "{mode}");
+        }
+        assert!(matches!(
+            build_pool("postgres://u:p@127.0.0.1/d?sslmode=verify-full", 1),
+            Err(DbError::BadUrl(_))
+        ));
+    }
+
+    /// A loopback listener that answers every SSLRequest with `N`, as a server without
+    /// TLS does, and then keeps the connection open.
+    async fn server_without_tls() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                if sock.writable().await.is_ok() {
+                    let _ = sock.try_write(b"N");
+                }
+                held.push(sock);
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn require_fails_and_gives_up_with_the_real_cause() {
+        let port = server_without_tls().await;
+        let url = format!("postgres://u:p@127.0.0.1:{port}/d?sslmode=require");
+        let pool = build_pool(&url, 1).unwrap();
+        match wait_for_database(&pool, Duration::from_millis(600)).await {
+            Err(DbError::Unreachable { last, .. }) => {
+                assert!(last.contains("server does not support TLS"), "{last}");
+            }
+            other => panic!("expected Unreachable, got {other:?}"),
+        }
     }
 
     #[test]

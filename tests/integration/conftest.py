@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from devenv.probes.base import S3Target
+
 REPO = Path(__file__).resolve().parents[2]
 LABEL_PROJECT = "io.devenv.project"
 
@@ -98,6 +100,13 @@ class Stack:
 
     def volumes(self) -> list[Any]:
         return list(_engine().volumes.list(filters={"label": f"{LABEL_PROJECT}={self.project}"}))
+
+    def storage(self) -> S3Target:
+        """The bucket as devenv itself resolves it for this project (one source of truth)."""
+        from devenv.stack import Options, resolve_stack
+
+        options = Options(root=self.root, project=self.project, environ=self.env())
+        return resolve_stack(options, settle_ports=False).endpoints.storage
 
     def database_url(self) -> str:
         creds = self.state()["credentials"]

@@ -58,16 +58,14 @@ def test_cargo_clippy_denies_warnings() -> None:
 
 
 def test_cargo_test_against_the_shared_stack(shared_stack: Stack) -> None:
-    state = shared_stack.state()
-    creds = state["credentials"]
+    storage = shared_stack.storage()
     env = {
         "IGNITION_TEST_DATABASE_URL": shared_stack.database_url(),
-        "IGNITION_TEST_STORAGE_ENDPOINT": f"http://127.0.0.1:{state['ports']['objectstore']}",
-        "IGNITION_TEST_STORAGE_BUCKET": "ignition",
-        # devenv derives the object store's access key from the stored credential
-        "IGNITION_TEST_STORAGE_ACCESS_KEY_ID": "devenv" + creds["storage_access_key"],
-        "IGNITION_TEST_STORAGE_SECRET_ACCESS_KEY": creds["storage_secret_key"],
-        "IGNITION_TEST_STORAGE_REGION": "us-east-1",
+        "IGNITION_TEST_STORAGE_ENDPOINT": storage.endpoint,
+        "IGNITION_TEST_STORAGE_BUCKET": storage.bucket,
+        "IGNITION_TEST_STORAGE_ACCESS_KEY_ID": storage.access_key,
+        "IGNITION_TEST_STORAGE_SECRET_ACCESS_KEY": storage.secret_key,
+        "IGNITION_TEST_STORAGE_REGION": storage.region,
     }
     proc = _cargo("test", "--locked", extra_env=env)
     output = proc.stdout + proc.stderr

@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from devenv.probes.base import S3Client, S3Target
+from devenv.probes.base import S3Client
 from tests.integration.conftest import Stack
 
 DEV_USER_ID = "00000000-0000-0000-0000-000000000001"
@@ -31,18 +31,6 @@ BACKEND_IMAGE = "devenv-standin/backend:dev"
 
 def _client(base_url: str) -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=30.0, trust_env=False)
-
-
-def _storage(stack: Stack) -> S3Target:
-    state = stack.state()
-    creds = state["credentials"]
-    return S3Target(
-        endpoint=f"http://127.0.0.1:{state['ports']['objectstore']}",
-        bucket="ignition",
-        region="us-east-1",
-        access_key="devenv" + creds["storage_access_key"],
-        secret_key=creds["storage_secret_key"],
-    )
 
 
 def _json(response: httpx.Response) -> Any:
@@ -221,7 +209,7 @@ def test_blob_routes_round_trip(shared_stack: Stack, api: httpx.Client) -> None:
     assert upload.status_code in (200, 201), upload.text
     blob = _json(upload)
     blob_id, key = blob["id"], blob["key"]
-    s3 = S3Client(_storage(shared_stack), timeout=30.0)
+    s3 = S3Client(shared_stack.storage(), timeout=30.0)
     deleted = False
     try:
         assert key.startswith(f"{DEV_USER_ID}/t-contract/"), key
@@ -281,7 +269,7 @@ def test_presigned_upload_url_accepts_a_put(shared_stack: Stack, api: httpx.Clie
     assert grant["method"] == "PUT"
     key = grant["key"]
     assert key.startswith(f"{DEV_USER_ID}/files/"), key
-    s3 = S3Client(_storage(shared_stack), timeout=30.0)
+    s3 = S3Client(shared_stack.storage(), timeout=30.0)
     try:
         with httpx.Client(timeout=30.0, trust_env=False) as plain:
             put = plain.put(grant["url"], content=payload, headers=grant.get("headers") or {})
@@ -292,7 +280,7 @@ def test_presigned_upload_url_accepts_a_put(shared_stack: Stack, api: httpx.Clie
         s3.close()
 
 
-def test_blob_routes_answer_503_without_storage(shared_stack: Stack) -> None:
+def test_blob_routes_answer_503_without__STACK_STORAGE__(shared_stack: Stack) -> None:
     import docker
 
     engine = docker.from_env(version="auto")

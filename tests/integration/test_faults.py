@@ -19,7 +19,7 @@ import docker
 import psycopg
 import pytest
 
-from devenv.probes.base import S3Client, S3Target
+from devenv.probes.base import S3Client
 from tests.integration.conftest import Stack, copy_project, unique_project
 
 SERVICES = ("postgres", "objectstore", "backend")
@@ -319,18 +319,7 @@ def test_postgres_data_survives_restart_recreate_and_minor_image_change_not_majo
 
 
 def _s3(stack: Stack) -> S3Client:
-    state = stack.state()
-    creds = state["credentials"]
-    return S3Client(
-        S3Target(
-            endpoint=f"http://127.0.0.1:{state['ports']['objectstore']}",
-            bucket="ignition",
-            region="us-east-1",
-            access_key="devenv" + creds["storage_access_key"],
-            secret_key=creds["storage_secret_key"],
-        ),
-        timeout=10,
-    )
+    return S3Client(stack.storage(), timeout=10)
 
 
 def test_bucket_objects_survive_down_and_up(stack: Stack) -> None:

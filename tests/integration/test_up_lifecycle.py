@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from devenv.probes.base import S3Client, S3Target
+from devenv.probes.base import S3Client
 from tests.integration.conftest import Stack, copy_project
 
 TABLE = "devenv_lifecycle_probe"  # spelled out in the SQL below: queries stay literals
@@ -36,18 +36,6 @@ def _plan_lines(text: str) -> dict[str, tuple[str, str]]:
         if len(parts) >= 2:
             found[parts[1]] = (parts[0], parts[2] if len(parts) == 3 else "")
     return found
-
-
-def _storage(stack: Stack) -> S3Target:
-    state = stack.state()
-    creds = state["credentials"]
-    return S3Target(
-        endpoint=f"http://127.0.0.1:{state['ports']['objectstore']}",
-        bucket="ignition",
-        region="us-east-1",
-        access_key="devenv" + creds["storage_access_key"],
-        secret_key=creds["storage_secret_key"],
-    )
 
 
 def _write_row(stack: Stack, value: str) -> None:
@@ -108,7 +96,7 @@ def test_env_change_recreates_only_that_service(
 
 def test_down_keeps_data_and_up_brings_it_back(stack: Stack) -> None:
     _write_row(stack, "kept-row")
-    with S3Client(_storage(stack)) as s3:
+    with S3Client(stack.storage()) as s3:
         s3.put("lifecycle/kept.txt", b"kept object")
     volumes = sorted(v.name for v in stack.volumes())
     assert volumes == [f"{stack.project}_pgdata", f"{stack.project}_s3data"]
@@ -120,7 +108,7 @@ def test_down_keeps_data_and_up_brings_it_back(stack: Stack) -> None:
 
     stack.up()
     assert _rows(stack) == ["kept-row"]
-    with S3Client(_storage(stack)) as s3:
+    with S3Client(stack.storage()) as s3:
         assert s3.get("lifecycle/kept.txt") == b"kept object"
 
 

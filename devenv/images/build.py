@@ -70,6 +70,21 @@ def backend_tag(standin: str, identity: str) -> str:
     return f"{repo}:src-{identity[:12]}"
 
 
+KEEP_BACKEND_BUILDS = 3
+
+
+def prune_backend_tags(runtime: Runtime, repository: str, *, keep: str) -> list[str]:
+    """Drop all but the newest few per-source backend tags, so edits do not pile up images.
+
+    Tags still used by a container are refused by the engine and stay.
+    """
+    builds = [
+        ref for ref, _ in runtime.tags(repository) if ref.rpartition(":")[2].startswith("src-")
+    ]
+    stale = [ref for ref in builds if ref != keep][KEEP_BACKEND_BUILDS - 1 :]
+    return [ref for ref in stale if runtime.untag(ref)]
+
+
 def choose(
     runtime: Runtime, *, ref: str, standin: str | None, recipe: str | None, identity: str | None
 ) -> ImageChoice:
@@ -249,7 +264,9 @@ def build(
         info = runtime.layer_file(
             runtime_base, binary, f"/app/{BACKEND_BINARY}", choice.ref, labels=labels
         )
-        runtime.tag(choice.ref, f"{choice.ref.rsplit(':', 1)[0]}:dev")  # "the latest build"
+        repository = choice.ref.rsplit(":", 1)[0]
+        runtime.tag(choice.ref, f"{repository}:dev")  # "the latest build"
+        prune_backend_tags(runtime, repository, keep=choice.ref)
         return info
     with tempfile.TemporaryDirectory(prefix=f"devenv-{recipe}-") as tmp:
         ctx = Path(tmp)

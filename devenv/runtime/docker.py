@@ -266,6 +266,24 @@ class DockerRuntime:
         repo, _, version = ref.rpartition(":")
         self._call(lambda: self._api.tag(image, repo, version, force=True))
 
+    def tags(self, repository: str) -> list[tuple[str, int]]:
+        """(tag, created) for every tag of `repository`, newest first."""
+        found: list[tuple[str, int]] = []
+        for raw in self._call(lambda: self._api.images(name=repository)):
+            for ref in raw.get("RepoTags") or []:
+                if ref.rpartition(":")[0] == repository:
+                    found.append((ref, int(raw.get("Created") or 0)))
+        return sorted(found, key=lambda item: (-item[1], item[0]))
+
+    def untag(self, ref: str) -> bool:
+        """Remove one tag; an image still used by a container stays (the engine refuses)."""
+        docker = self._docker
+        try:
+            self._call(lambda: self._api.remove_image(ref))
+        except docker.errors.APIError:
+            return False
+        return True
+
     # --- volumes -------------------------------------------------------------------------
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         self._call(lambda: self._api.create_volume(name=name, labels=dict(labels)))

@@ -74,6 +74,7 @@ class FakeRuntime:
 
     def __init__(self) -> None:
         self.containers: dict[str, ObservedContainer] = {}
+        self.images: dict[str, int] = {}
 
     def observe(self, project: str) -> Observed:
         return Observed(tuple(self.containers.values()), ())
@@ -102,6 +103,15 @@ class FakeRuntime:
 
     def tag(self, image: str, ref: str) -> None:
         return None
+
+    def tags(self, repository: str) -> list[tuple[str, int]]:
+        return sorted(
+            ((ref, created) for ref, created in self.images.items() if ref.startswith(repository)),
+            key=lambda item: -item[1],
+        )
+
+    def untag(self, ref: str) -> bool:
+        return self.images.pop(ref, None) is not None
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         return None
@@ -156,3 +166,18 @@ def test_fake_runtime_conforms_to_the_protocol() -> None:
 def test_public_surface() -> None:
     assert devenv.__all__ == ["__version__"]
     assert devenv.__version__.count(".") == 2
+
+
+def test_only_the_newest_backend_builds_are_kept() -> None:
+    from devenv.images.build import prune_backend_tags
+
+    fake = FakeRuntime()
+    fake.images = {f"r/backend:src-{i}": i for i in range(6)} | {"r/backend:dev": 99}
+    dropped = prune_backend_tags(fake, "r/backend", keep="r/backend:src-0")
+    assert sorted(dropped) == ["r/backend:src-1", "r/backend:src-2", "r/backend:src-3"]
+    assert sorted(fake.images) == [
+        "r/backend:dev",
+        "r/backend:src-0",
+        "r/backend:src-4",
+        "r/backend:src-5",
+    ]

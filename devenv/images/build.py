@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -119,14 +121,35 @@ def _run(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     hint: str,
+    every: float = 5.0,
 ) -> None:
+    """Run a long build step, passing on its latest output line every few seconds."""
     progress(f"{what}: {' '.join(cmd[:4])} ...")
     try:
-        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
     except FileNotFoundError as exc:
         raise ImageError(f"{what}: `{cmd[0]}` is not installed", hint=hint) from exc
+    tail: collections.deque[str] = collections.deque(maxlen=3)
+    last = time.monotonic()
+    with proc:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.strip()
+            if not line:
+                continue
+            tail.append(line)
+            if time.monotonic() - last >= every:
+                last = time.monotonic()
+                progress(f"  {what}: {line[:120]}")
     if proc.returncode != 0:
-        tail = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()][-3:]
         raise ImageError(f"{what} failed (exit {proc.returncode}): {' | '.join(tail)}", hint=hint)
 
 

@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha384};
 use tokio_postgres::NoTls;
-use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::config::Host;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub struct EmbeddedMigration {
@@ -62,7 +65,11 @@ impl From<tokio_postgres::Error> for DbError {
 
 /// Builds the pool (lazily connecting); fails only on an unparsable URL.
 pub fn build_pool(database_url: &str, max_size: usize) -> Result<Pool, DbError> {
-    let mut pg = tokio_postgres::Config::from_str(database_url)
+    // tokio-postgres knows only disable/prefer/require, so libpq's other modes are read
+    // here and the driver is handed a URL it accepts. Errors never quote the URL: it
+    // may hold a password.
+    let (mode, driver_url) = split_sslmode(database_url).map_err(DbError::BadUrl)?;
+    let mut pg = tokio_postgres::Config::from_str(&driver_url)
         .map_err(|e| DbError::BadUrl(e.to_string()))?;
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(Duration::from_secs(5));
@@ -73,13 +80,20 @@ pub fn build_pool(database_url: &str, max_size: usize) -> Result<Pool, DbError> 
     let manager_config = ManagerConfig {
         recycling_method: RecyclingMethod::Fast,
     };
-    // tokio-postgres applies `sslmode` itself: `prefer` (the default) asks for TLS and
+    // tokio-postgres applies the (rewritten) `sslmode` itself: `prefer` asks for TLS and
     // falls back to plain TCP when the server declines, `require` fails instead.
-    let mgr = match transport_for(&pg) {
+    let tls = |config: Result<rustls::ClientConfig, rustls::Error>| {
+        config
+            .map(MakeRustlsConnect::new)
+            .map_err(|e| DbError::Tls(e.to_string()))
+    };
+    let mgr = match transport_for(mode, &pg) {
         Transport::Plain => Manager::from_config(pg, NoTls, manager_config),
-        Transport::Tls => {
-            let tls = tls_client_config().map_err(|e| DbError::Tls(e.to_string()))?;
-            Manager::from_config(pg, MakeRustlsConnect::new(tls), manager_config)
+        Transport::TlsUnverified => {
+            Manager::from_config(pg, tls(unverified_tls_client_config())?, manager_config)
+        }
+        Transport::TlsVerified => {
+            Manager::from_config(pg, tls(tls_client_config())?, manager_config)
         }
     };
     Pool::builder(mgr)
@@ -91,29 +105,210 @@ pub fn build_pool(database_url: &str, max_size: usize) -> Result<Pool, DbError> 
         .map_err(|e| DbError::BadUrl(e.to_string()))
 }
 
-/// Whether connections may use TLS at all.
+/// `sslmode` with libpq's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LibpqSslMode {
+    /// Plain TCP only.
+    Disable,
+    /// libpq tries plain first; here it is handled like `prefer` (it connects wherever
+    /// `allow` would, encrypted when the server offers TLS).
+    Allow,
+    /// TLS when the server offers it, else plain; the certificate is not checked.
+    Prefer,
+    /// TLS or nothing; the certificate is not checked.
+    Require,
+    /// TLS with a verified certificate chain (checked here like `verify-full`).
+    VerifyCa,
+    /// TLS with a verified certificate chain and host name.
+    VerifyFull,
+}
+
+impl LibpqSslMode {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        Ok(match value {
+            "disable" => Self::Disable,
+            "allow" => Self::Allow,
+            "prefer" => Self::Prefer,
+            "require" => Self::Require,
+            "verify-ca" => Self::VerifyCa,
+            "verify-full" => Self::VerifyFull,
+            other => {
+                return Err(format!(
+                    "unknown sslmode `{other}` (expected disable, allow, prefer, require, \
+                     verify-ca or verify-full)"
+                ));
+            }
+        })
+    }
+
+    /// The value tokio-postgres is given: it decides only whether TLS is tried and
+    /// whether it is mandatory; certificate checks belong to the connector.
+    pub fn driver_value(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Allow | Self::Prefer => "prefer",
+            Self::Require | Self::VerifyCa | Self::VerifyFull => "require",
+        }
+    }
+
+    pub fn verifies_certificate(self) -> bool {
+        matches!(self, Self::VerifyCa | Self::VerifyFull)
+    }
+}
+
+/// Reads `sslmode` from a connection string (URL or key=value form) and returns the
+/// mode in force (the last one given, `prefer` when none is) together with the string
+/// rewritten so every `sslmode` holds a value tokio-postgres accepts. Everything else
+/// is left byte for byte as it was. The string is split the way tokio-postgres splits
+/// it; pieces it would reject are left alone for it to report.
+pub fn split_sslmode(conn: &str) -> Result<(LibpqSslMode, String), String> {
+    match ["postgres://", "postgresql://"]
+        .iter()
+        .find(|p| conn.starts_with(*p))
+    {
+        Some(prefix) => split_sslmode_url(conn, prefix.len()),
+        None => split_sslmode_key_value(conn),
+    }
+}
+
+fn percent_decoded(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn split_sslmode_url(url: &str, prefix_len: usize) -> Result<(LibpqSslMode, String), String> {
+    let mut mode = LibpqSslMode::Prefer;
+    // The credentials end at the first `@`; the query starts at the first `?` after it.
+    let after_prefix = &url[prefix_len..];
+    let host_start = prefix_len + after_prefix.find('@').map_or(0, |i| i + 1);
+    let Some(q) = url[host_start..].find('?') else {
+        return Ok((mode, url.to_owned()));
+    };
+    let query_start = host_start + q + 1;
+    let mut out = String::with_capacity(url.len());
+    out.push_str(&url[..query_start]);
+    let mut rest = &url[query_start..];
+    while !rest.is_empty() {
+        let Some(eq) = rest.find('=') else {
+            out.push_str(rest);
+            break;
+        };
+        let key = &rest[..eq];
+        let after_eq = &rest[eq + 1..];
+        let (value, tail) = match after_eq.find('&') {
+            Some(amp) => (&after_eq[..amp], Some(&after_eq[amp + 1..])),
+            None => (after_eq, None),
+        };
+        out.push_str(key);
+        out.push('=');
+        if percent_decoded(key) == "sslmode" {
+            mode = LibpqSslMode::parse(&percent_decoded(value))?;
+            out.push_str(mode.driver_value());
+        } else {
+            out.push_str(value);
+        }
+        match tail {
+            Some(tail) => {
+                out.push('&');
+                rest = tail;
+            }
+            None => break,
+        }
+    }
+    Ok((mode, out))
+}
+
+fn split_sslmode_key_value(conn: &str) -> Result<(LibpqSslMode, String), String> {
+    let mut mode = LibpqSslMode::Prefer;
+    let mut out = String::with_capacity(conn.len());
+    // Byte offset in `conn` up to which `out` already holds the text.
+    let mut copied = 0;
+    let mut it = conn.char_indices().peekable();
+    let skip_ws = |it: &mut std::iter::Peekable<std::str::CharIndices<'_>>| {
+        while it.next_if(|&(_, c)| c.is_whitespace()).is_some() {}
+    };
+    let offset = |it: &mut std::iter::Peekable<std::str::CharIndices<'_>>| {
+        it.peek().map_or(conn.len(), |&(i, _)| i)
+    };
+    loop {
+        skip_ws(&mut it);
+        let key_start = offset(&mut it);
+        while it
+            .next_if(|&(_, c)| !c.is_whitespace() && c != '=')
+            .is_some()
+        {}
+        let key = &conn[key_start..offset(&mut it)];
+        if key.is_empty() {
+            break;
+        }
+        skip_ws(&mut it);
+        if it.next_if(|&(_, c)| c == '=').is_none() {
+            break;
+        }
+        skip_ws(&mut it);
+        let value_start = offset(&mut it);
+        let mut value = String::new();
+        let quoted = it.next_if(|&(_, c)| c == '\'').is_some();
+        let mut closed = !quoted;
+        while let Some(&(_, c)) = it.peek() {
+            if (quoted && c == '\'') || (!quoted && c.is_whitespace()) {
+                break;
+            }
+            it.next();
+            if c == '\\' {
+                if let Some((_, escaped)) = it.next() {
+                    value.push(escaped);
+                }
+            } else {
+                value.push(c);
+            }
+        }
+        if quoted {
+            closed = it.next_if(|&(_, c)| c == '\'').is_some();
+        }
+        if !closed || (!quoted && value.is_empty()) {
+            break;
+        }
+        let value_end = offset(&mut it);
+        if key == "sslmode" {
+            mode = LibpqSslMode::parse(&value)?;
+            out.push_str(&conn[copied..value_start]);
+            out.push_str(mode.driver_value());
+            copied = value_end;
+        }
+    }
+    out.push_str(&conn[copied..]);
+    Ok((mode, out))
+}
+
+/// Whether connections may use TLS, and whether its certificate is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     /// Plain TCP or a Unix socket only.
     Plain,
-    /// TLS when `sslmode` asks for it (prefer or require).
-    Tls,
+    /// TLS (`allow`, `prefer`, `require`): encrypted, certificate not checked, as libpq.
+    TlsUnverified,
+    /// TLS (`verify-ca`, `verify-full`): chain and host name checked.
+    TlsVerified,
 }
 
 /// `sslmode=disable`, or only Unix-socket hosts (Postgres offers no TLS there), mean
 /// plain connections, exactly as before TLS support existed.
-pub fn transport_for(pg: &tokio_postgres::Config) -> Transport {
+pub fn transport_for(mode: LibpqSslMode, pg: &tokio_postgres::Config) -> Transport {
     let any_tcp = pg.get_hosts().iter().any(|h| matches!(h, Host::Tcp(_)));
-    if pg.get_ssl_mode() == SslMode::Disable || !any_tcp {
+    if mode == LibpqSslMode::Disable || !any_tcp {
         Transport::Plain
+    } else if mode.verifies_certificate() {
+        Transport::TlsVerified
     } else {
-        Transport::Tls
+        Transport::TlsUnverified
     }
 }
 
-/// rustls client settings for Postgres: ring chosen explicitly (no reliance on a
-/// process-wide default provider) and the compiled-in web PKI roots, so the server
-/// certificate and host name are verified without a CA bundle on the machine.
+/// rustls client settings for `verify-ca` / `verify-full`: ring chosen explicitly (no
+/// reliance on a process-wide default provider) and the compiled-in web PKI roots, so the
+/// server certificate and host name are verified without a CA bundle on the machine.
 pub fn tls_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = rustls::RootCertStore {
@@ -123,6 +318,64 @@ pub fn tls_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+/// rustls client settings for `prefer` / `require`: encryption without certificate
+/// checks, which is what libpq does in these modes (self-signed and private-CA servers
+/// work). The handshake signatures are still verified.
+pub fn unverified_tls_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(AnyServerCertificate {
+        algorithms: provider.signature_verification_algorithms,
+    });
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+/// Takes any server certificate (no chain, validity or name check) but still requires
+/// the server to prove it holds that certificate's key: the handshake signatures are
+/// checked with the crypto provider's algorithms.
+#[derive(Debug)]
+pub struct AnyServerCertificate {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AnyServerCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 /// Delay before retry number `attempt` (1-based): 250 ms doubling, capped at 4 s.
@@ -365,60 +618,314 @@ mod tests {
     }
 
     fn transport(url: &str) -> Transport {
-        transport_for(&tokio_postgres::Config::from_str(url).unwrap())
+        let (mode, driver_url) = split_sslmode(url).unwrap();
+        transport_for(
+            mode,
+            &tokio_postgres::Config::from_str(&driver_url).unwrap(),
+        )
     }
 
     #[test]
     fn sslmode_picks_the_transport() {
-        assert_eq!(transport("postgres://u:p@db.example.com/d"), Transport::Tls);
-        assert_eq!(
-            transport("postgres://u:p@db.example.com/d?sslmode=prefer"),
-            Transport::Tls
-        );
-        assert_eq!(
-            transport("postgres://u:p@127.0.0.1:5432/d?sslmode=require"),
-            Transport::Tls
-        );
-        assert_eq!(
-            transport("postgres://u:p@db.example.com/d?sslmode=disable"),
-            Transport::Plain
-        );
-        assert_eq!(
-            transport("host=/var/run/postgresql user=u dbname=d"),
-            Transport::Plain
-        );
-        assert_eq!(
-            transport("host=/var/run/postgresql,db.example.com user=u"),
-            Transport::Tls
-        );
+        use Transport::*;
+        for (url, want) in [
+            ("postgres://u:p@db.example.com/d", TlsUnverified),
+            (
+                "postgres://u:p@db.example.com/d?sslmode=prefer",
+                TlsUnverified,
+            ),
+            (
+                "postgres://u:p@db.example.com/d?sslmode=allow",
+                TlsUnverified,
+            ),
+            (
+                "postgres://u:p@127.0.0.1:5432/d?sslmode=require",
+                TlsUnverified,
+            ),
+            (
+                "postgres://u:p@db.example.com/d?sslmode=verify-ca",
+                TlsVerified,
+            ),
+            (
+                "postgres://u:p@db.example.com/d?sslmode=verify-full",
+                TlsVerified,
+            ),
+            ("postgres://u:p@db.example.com/d?sslmode=disable", Plain),
+            ("host=/var/run/postgresql user=u dbname=d", Plain),
+            ("host=/var/run/postgresql user=u sslmode=verify-full", Plain),
+            (
+                "host=/var/run/postgresql,db.example.com user=u",
+                TlsUnverified,
+            ),
+            ("host=db.example.com sslmode=verify-full", TlsVerified),
+        ] {
+            assert_eq!(transport(url), want, "{url}");
+        }
     }
 
     #[test]
-    fn tls_config_uses_ring_and_builds_connectors() {
+    fn sslmode_is_read_and_rewritten_for_the_driver() {
+        use LibpqSslMode::*;
+        let cases: &[(&str, LibpqSslMode, &str)] = &[
+            // URL form, no query or no sslmode: untouched, libpq's default.
+            ("postgres://u:p@h/d", Prefer, "postgres://u:p@h/d"),
+            (
+                "postgresql://h:5433/d?application_name=x",
+                Prefer,
+                "postgresql://h:5433/d?application_name=x",
+            ),
+            (
+                "postgres://u:p@h/d?sslmode=disable",
+                Disable,
+                "postgres://u:p@h/d?sslmode=disable",
+            ),
+            (
+                "postgres://u:p@h/d?sslmode=allow",
+                Allow,
+                "postgres://u:p@h/d?sslmode=prefer",
+            ),
+            (
+                "postgres://u:p@h/d?sslmode=prefer",
+                Prefer,
+                "postgres://u:p@h/d?sslmode=prefer",
+            ),
+            (
+                "postgres://u:p@h/d?sslmode=require",
+                Require,
+                "postgres://u:p@h/d?sslmode=require",
+            ),
+            (
+                "postgres://u:p@h/d?sslmode=verify-ca",
+                VerifyCa,
+                "postgres://u:p@h/d?sslmode=require",
+            ),
+            (
+                "postgres://u:p@h/d?sslmode=verify-full",
+                VerifyFull,
+                "postgres://u:p@h/d?sslmode=require",
+            ),
+            // Other parameters around it are kept as they were, percent escapes included.
+            (
+                "postgres://u:p%40ss@h1,h2:6000/d?application_name=a%20b&sslmode=verify-full&connect_timeout=3",
+                VerifyFull,
+                "postgres://u:p%40ss@h1,h2:6000/d?application_name=a%20b&sslmode=require&connect_timeout=3",
+            ),
+            (
+                "postgres://h?sslmode=verify-full&",
+                VerifyFull,
+                "postgres://h?sslmode=require&",
+            ),
+            (
+                "postgres://h/d?ssl%6dode=verify%2Dfull",
+                VerifyFull,
+                "postgres://h/d?ssl%6dode=require",
+            ),
+            // A `?` in the password is credentials, not the query.
+            (
+                "postgres://u:a?sslmode=x@h/d?sslmode=verify-ca",
+                VerifyCa,
+                "postgres://u:a?sslmode=x@h/d?sslmode=require",
+            ),
+            // The last sslmode wins, as in the driver; each one is rewritten.
+            (
+                "postgres://h/d?sslmode=verify-full&sslmode=disable",
+                Disable,
+                "postgres://h/d?sslmode=require&sslmode=disable",
+            ),
+            // key=value form, bare and quoted, spaces around `=`.
+            (
+                "host=h user=u sslmode=verify-full dbname=d",
+                VerifyFull,
+                "host=h user=u sslmode=require dbname=d",
+            ),
+            (
+                "host=h sslmode = 'verify-ca'",
+                VerifyCa,
+                "host=h sslmode = require",
+            ),
+            (
+                "password='a sslmode=verify-full' sslmode=disable",
+                Disable,
+                "password='a sslmode=verify-full' sslmode=disable",
+            ),
+            (
+                "password=x\\ sslmode=verify-full host=h",
+                Prefer,
+                "password=x\\ sslmode=verify-full host=h",
+            ),
+            (
+                "  host=h   sslmode=allow  ",
+                Allow,
+                "  host=h   sslmode=prefer  ",
+            ),
+            ("", Prefer, ""),
+        ];
+        for (input, mode, driver) in cases {
+            let got = split_sslmode(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(got, (*mode, driver.to_string()), "{input}");
+            // The driver accepts every rewritten string.
+            if !driver.is_empty() {
+                tokio_postgres::Config::from_str(driver)
+                    .unwrap_or_else(|e| panic!("{driver}: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_sslmode_is_a_clear_error_without_the_url() {
+        for input in [
+            "postgres://u:secret@h/d?sslmode=verify_full",
+            "postgres://u:secret@h/d?sslmode=",
+            "host=h password=secret sslmode=Require",
+        ] {
+            let err = split_sslmode(input).unwrap_err();
+            assert!(err.starts_with("unknown sslmode `"), "{err}");
+            assert!(err.contains("verify-full"), "{err}");
+            assert!(!err.contains("secret"), "{err}");
+            match build_pool(input, 1) {
+                Err(DbError::BadUrl(e)) => assert_eq!(e, err),
+                other => panic!("{input}: {:?}", other.map(|_| ())),
+            }
+        }
+    }
+
+    #[test]
+    fn tls_configs_use_ring_and_build_connectors() {
         use tokio_postgres::tls::MakeTlsConnect;
 
-        let config = tls_client_config().expect("tls config");
-        assert!(!config.crypto_provider().cipher_suites.is_empty());
         assert!(!webpki_roots::TLS_SERVER_ROOTS.is_empty());
-        let mut make = MakeRustlsConnect::new(config);
-        for host in ["db.example.com", "127.0.0.1", "::1"] {
+        for config in [tls_client_config(), unverified_tls_client_config()] {
+            let config = config.expect("tls config");
+            assert!(!config.crypto_provider().cipher_suites.is_empty());
+            let mut make = MakeRustlsConnect::new(config);
+            for host in ["db.example.com", "127.0.0.1", "::1"] {
+                assert!(
+                    MakeTlsConnect::<tokio::net::TcpStream>::make_tls_connect(&mut make, host)
+                        .is_ok(),
+                    "{host}"
+                );
+            }
+        }
+    }
+
+    /// A server config presenting `certs`, signing the handshake with `key` (which need
+    /// not belong to the certificate: no consistency check on purpose).
+    fn test_server_config(
+        certs: Vec<CertificateDer<'static>>,
+        key: &rcgen::KeyPair,
+        version: &'static rustls::SupportedProtocolVersion,
+    ) -> rustls::ServerConfig {
+        #[derive(Debug)]
+        struct Fixed(Arc<rustls::sign::CertifiedKey>);
+        impl rustls::server::ResolvesServerCert for Fixed {
+            fn resolve(
+                &self,
+                _hello: rustls::server::ClientHello<'_>,
+            ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+                Some(self.0.clone())
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        let signer = provider.key_provider.load_private_key(der).unwrap();
+        let certified = Arc::new(rustls::sign::CertifiedKey::new(certs, signer));
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Fixed(certified)))
+    }
+
+    /// Runs a TLS handshake in memory; the client's error if it fails.
+    fn handshake(
+        client: rustls::ClientConfig,
+        server: rustls::ServerConfig,
+        name: &str,
+    ) -> Result<(), rustls::Error> {
+        let name = ServerName::try_from(name.to_string()).unwrap();
+        let mut c = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+        let mut s = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+        for _ in 0..10 {
+            let mut buf = Vec::new();
+            while c.wants_write() {
+                c.write_tls(&mut buf).unwrap();
+            }
+            let mut rd = &buf[..];
+            while !rd.is_empty() {
+                s.read_tls(&mut rd).unwrap();
+                if s.process_new_packets().is_err() {
+                    break;
+                }
+            }
+            let mut buf = Vec::new();
+            while s.wants_write() {
+                s.write_tls(&mut buf).unwrap();
+            }
+            let mut rd = &buf[..];
+            while !rd.is_empty() {
+                c.read_tls(&mut rd).unwrap();
+                c.process_new_packets()?;
+            }
+            if !c.is_handshaking() && !s.is_handshaking() {
+                return Ok(());
+            }
+        }
+        panic!("handshake did not finish");
+    }
+
+    #[test]
+    fn unverified_config_accepts_a_self_signed_certificate_but_checks_signatures() {
+        let own = rcgen::generate_simple_self_signed(vec!["db.internal".to_string()]).unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        let certs = vec![own.cert.der().clone()];
+        for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            // prefer/require: a self-signed certificate for another name is fine.
+            let server = test_server_config(certs.clone(), &own.signing_key, version);
+            handshake(unverified_tls_client_config().unwrap(), server, "127.0.0.1")
+                .unwrap_or_else(|e| panic!("{version:?}: {e}"));
+
+            // verify-ca/verify-full: the same server is refused.
+            let server = test_server_config(certs.clone(), &own.signing_key, version);
+            let err = handshake(tls_client_config().unwrap(), server, "db.internal").unwrap_err();
             assert!(
-                MakeTlsConnect::<tokio::net::TcpStream>::make_tls_connect(&mut make, host).is_ok(),
-                "{host}"
+                matches!(
+                    err,
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+                ),
+                "{version:?}: {err:?}"
+            );
+
+            // A server without the certificate's key fails even unverified.
+            let server = test_server_config(certs.clone(), &other, version);
+            let err = handshake(
+                unverified_tls_client_config().unwrap(),
+                server,
+                "db.internal",
+            )
+            .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature)
+                ),
+                "{version:?}: {err:?}"
             );
         }
     }
 
     #[test]
     fn pool_builds_for_every_sslmode() {
-        for mode in ["disable", "prefer", "require"] {
+        for mode in [
+            "disable",
+            "allow",
+            "prefer",
+            "require",
+            "verify-ca",
+            "verify-full",
+        ] {
             let url = format!("postgres://u:p@127.0.0.1:1/d?sslmode={mode}");
             assert!(build_pool(&url, 1).is_ok(), "{mode}");
         }
-        assert!(matches!(
-            build_pool("postgres://u:p@127.0.0.1/d?sslmode=verify-full", 1),
-            Err(DbError::BadUrl(_))
-        ));
     }
 
     /// A loopback listener that answers every SSLRequest with `N`, as a server without

@@ -22,7 +22,7 @@ from devenv.execute import (
 from devenv.model import SERVICES, CheckResult, ServiceSpec
 from devenv.plan import Desired, ImageChoice, Plan, reconcile
 from devenv.runtime.base import Observed, Progress, Runtime
-from devenv.stack import Options, Stack, resolve_stack
+from devenv.stack import Options, Stack, load_config, resolve_stack
 from devenv.state import port_claims, project_lock
 
 DEV_USER_ID = "00000000-0000-0000-0000-000000000001"
@@ -65,6 +65,7 @@ class Planned:
     desired: list[Desired]
     plan: Plan
     notes: list[str]
+    runtime: Runtime
 
 
 def plan_up(
@@ -76,12 +77,13 @@ def plan_up(
 ) -> Planned:
     """Observe once and plan; only a real `up` (claim=True) records its ports machine-wide."""
     # Config errors first: a typo is reported as such even when the engine is down.
-    resolve_stack(options, settle_ports=False)
+    config = load_config(options)
     rt = runtime or _runtime()
     observed = rt.observe(options.project)
     notes: list[str] = []
     stack = resolve_stack(
         options,
+        config=config,
         observed=observed,
         strict_ports=strict_ports,
         holder=rt.port_holder,
@@ -90,7 +92,7 @@ def plan_up(
     )
     desired = desired_state(stack, rt)
     plan = reconcile(desired, observed, removed_cause=removed_causes(stack))
-    return Planned(stack, observed, desired, plan, notes)
+    return Planned(stack, observed, desired, plan, notes, rt)
 
 
 def up(
@@ -102,10 +104,9 @@ def up(
     seed_protected: bool = False,
 ) -> UpResult:
     started = time.monotonic()
-    rt = _runtime()
     with project_lock(options.root, options.project, notify=progress):
-        planned = plan_up(options, strict_ports=strict_ports, runtime=rt, claim=True)
-        stack, plan = planned.stack, planned.plan
+        planned = plan_up(options, strict_ports=strict_ports, claim=True)
+        stack, plan, rt = planned.stack, planned.plan, planned.runtime
         for note in planned.notes:
             progress(note)
         stack.state.save()
@@ -192,9 +193,9 @@ class ServiceStatus:
 
 
 def status(options: Options, *, show_secrets: bool = False) -> dict[str, Any]:
-    rt = _runtime()
-    observed = rt.observe(options.project)
-    stack = resolve_stack(options, observed=observed, settle_ports=False)
+    config = load_config(options)  # a typo is a config error even with the engine down
+    observed = _runtime().observe(options.project)
+    stack = resolve_stack(options, config=config, settle_ports=False)
     from devenv.config.secrets import mask_url
 
     urls = {

@@ -174,9 +174,37 @@ def choose_ports(
     return chosen
 
 
+@dataclass
+class Config:
+    """What the files say before any engine is asked: profile, state, credentials, and the
+    compose file read once with those (its preferred ports)."""
+
+    profile: Profile
+    state: State
+    creds: dict[str, str]
+    draft: Project
+
+
+def load_config(options: Options) -> Config:
+    """Read and validate the profile and compose file; raises ConfigError on bad input."""
+    from devenv.config.profiles import resolve_profile
+
+    profile = resolve_profile(
+        options.root, options.profile, environ=options.environ, cli_overrides=options.overrides
+    )
+    state = load_state(options.root, options.project)
+    creds = {
+        "POSTGRES_PASSWORD": state.credential("postgres_password"),
+        "STORAGE_ACCESS_KEY_ID": "devenv" + state.credential("storage_access_key", length=12),
+        "STORAGE_SECRET_ACCESS_KEY": state.credential("storage_secret_key", length=32),
+    }
+    return Config(profile, state, creds, _load_project(options, creds))
+
+
 def resolve_stack(
     options: Options,
     *,
+    config: Config | None = None,
     observed: Observed | None = None,
     strict_ports: bool = False,
     holder: Callable[[int], str | None] = lambda _p: None,
@@ -189,18 +217,8 @@ def resolve_stack(
     With `settle_ports`, host ports are chosen (see choose_ports); with `claim_ports` too, the
     choice is recorded machine-wide so that a concurrent `up` of another project keeps off it.
     """
-    from devenv.config.profiles import resolve_profile
-
-    profile = resolve_profile(
-        options.root, options.profile, environ=options.environ, cli_overrides=options.overrides
-    )
-    state = load_state(options.root, options.project)
-    creds = {
-        "POSTGRES_PASSWORD": state.credential("postgres_password"),
-        "STORAGE_ACCESS_KEY_ID": "devenv" + state.credential("storage_access_key", length=12),
-        "STORAGE_SECRET_ACCESS_KEY": state.credential("storage_secret_key", length=32),
-    }
-    first = _load_project(options, creds)
+    config = config or load_config(options)
+    profile, state, creds, first = config.profile, config.state, config.creds, config.draft
     ports = dict(state.ports)
     if settle_ports:
         with port_claims(options.project) as claims:

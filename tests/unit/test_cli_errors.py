@@ -116,10 +116,16 @@ def test_broken_compose_file_is_one_line_naming_file_and_key(
         assert part in line, (part, line)
 
 
+@pytest.mark.parametrize(
+    "command", [("up", "--dry-run"), ("up",), ("status",)], ids=["dry-run", "up", "status"]
+)
 def test_missing_variable_in_profile_names_file_key_and_variable(
-    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: tuple[str, ...],
 ) -> None:
-    line = one_config_line(*cli(monkeypatch, capsys, "up", "--dry-run", "--profile", "hybrid"))
+    line = one_config_line(*cli(monkeypatch, capsys, *command, "--profile", "hybrid"))
     assert "profiles/hybrid.toml" in line
     assert "services.postgres.url" in line
     assert "DEVENV_HYBRID_DATABASE_URL" in line

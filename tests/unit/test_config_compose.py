@@ -315,3 +315,22 @@ def test_missing_compose_file(tmp_path: Path) -> None:
 def test_invalid_project_name() -> None:
     with pytest.raises(ConfigError, match="project name"):
         load_project(REPO, project_name="Bad Name", variables={})
+
+
+def test_the_stack_file_is_a_valid_compose_file() -> None:
+    """x-devenv keys stay in extension fields, so Compose itself accepts the file."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("docker-compose")
+    if tool is None:
+        pytest.skip("docker-compose is not installed")
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [tool, "-f", str(repo / "compose" / "compose.yaml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr

@@ -110,11 +110,12 @@ def up(
         for note in planned.notes:
             progress(note)
         stack.state.save()
+        seed = stack.profile.seed or seed_protected
         outcomes = Executor(
-            stack, rt, plan, planned.desired, planned.observed, progress, timeout
+            stack, rt, plan, planned.desired, planned.observed, progress, timeout, seed=seed
         ).run()
         if not plan.noop:  # an unchanged stack was seeded when it was made
-            _after_ready(stack, seed=stack.profile.seed or seed_protected, progress=progress)
+            _after_ready(stack, seed=seed, progress=progress)
     return UpResult(
         project=options.project,
         profile=stack.profile.name,

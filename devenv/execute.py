@@ -173,6 +173,8 @@ class Executor:
         observed: Observed,
         progress: Progress,
         timeout: float,
+        *,
+        seed: bool = False,
     ) -> None:
         self.stack = stack
         self.rt = runtime
@@ -181,6 +183,7 @@ class Executor:
         self.observed = observed
         self.progress = progress
         self.timeout = timeout
+        self.seed = seed  # create the bucket on an external store (never implied if protected)
         self.settled = {s: threading.Event() for s in self.desired}
         self.ready: set[str] = set()
         self.container_ids: dict[str, str] = {}
@@ -341,9 +344,7 @@ class Executor:
 
     def _external(self, service: str) -> ServiceOutcome:
         t0 = time.monotonic()
-        # seeding creates the bucket; profile.seed is already false for a protected provider
-        # unless the profile allows it
-        create = service == "objectstore" and self.stack.profile.seed
+        create = service == "objectstore" and self.seed
         probe = probe_for(self.stack, service, create_bucket=create)
         from devenv.probes.waiting import wait_ready
 

@@ -236,6 +236,9 @@ def status(
         )
     _emit(f"project {data['project']}, profile {data['profile']}")
     _emit(_table(rows))
+    for s in data["services"]:
+        if not s["healthy"] and s["detail"]:
+            _emit(f"  {s['name']}: {s['detail']}")
 
 
 def _table(rows: Sequence[Sequence[str]]) -> str:

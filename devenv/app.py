@@ -313,6 +313,7 @@ def _migrations_check(stack: Stack) -> CheckResult:
 def run_checks(options: Options, *, scaffold: bool = True) -> tuple[Stack, list[CheckResult]]:
     from devenv.checks.contract import run_contract_checks
     from devenv.checks.scaffold import run_scaffold_checks
+    from devenv.images.build import cargo_target_dir
 
     stack = resolve_stack(options, settle_ports=False)
 
@@ -335,7 +336,8 @@ def run_checks(options: Options, *, scaffold: bool = True) -> tuple[Stack, list[
         context = backend_context(stack, stack.project.service("backend"))
         if stack.profile.binding("backend").provider == "external":
             context = None
-        results += run_scaffold_checks(context)
+        target = cargo_target_dir(context, options.root / "backend") if context else None
+        results += run_scaffold_checks(context, target_dir=target)
     from devenv.config.secrets import redact
 
     secrets = stack.secrets()

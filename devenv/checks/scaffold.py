@@ -16,20 +16,12 @@ DEFAULT_TIMEOUT = 900.0
 CARGO_CHECKS = (ids.SCAFFOLD_CARGO_CHECK, ids.SCAFFOLD_CARGO_FMT, ids.SCAFFOLD_CARGO_CLIPPY)
 
 
-def default_target_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The target dir `devenv images build` uses for the backend, so nothing is rebuilt."""
-    env = os.environ if env is None else env
-    cache = env.get("DEVENV_CACHE") or os.path.join(
-        env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "devenv"
-    )
-    return Path(cache) / "cargo-target"
-
-
 def run_scaffold_checks(
     context: Path | None,
     *,
     env: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    target_dir: Path | None = None,
 ) -> list[CheckResult]:
     """cargo check, cargo fmt --check, cargo clippy and the Dockerfile, in id order.
 
@@ -48,7 +40,8 @@ def run_scaffold_checks(
     if cargo is None:
         results = [_skip(cid, "skipped: cargo not on PATH") for cid in CARGO_CHECKS]
     else:
-        base_env.setdefault("CARGO_TARGET_DIR", str(default_target_dir(base_env)))
+        if target_dir is not None:  # the image builder's, so nothing is compiled twice
+            base_env.setdefault("CARGO_TARGET_DIR", str(target_dir))
         run = _Runner(cargo, context, base_env, timeout)
         results = [run.check(), run.fmt(), run.clippy()]
     return [*results, _dockerfile(context)]

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from devenv.checks import ids
@@ -86,14 +87,15 @@ class _Runner:
 
     def check(self) -> CheckResult:
         cid = ids.SCAFFOLD_CARGO_CHECK
-        done = self.run(["check", "--all-targets"])
+        done = self.run(["check", "--all-targets", "--message-format=json"])
         if isinstance(done, str):
             return _result(cid, False, f"expected cargo check to pass, got {done}")
+        found = diagnostics(done.stdout)
         if done.returncode != 0:
-            return _result(
-                cid, False, f"expected cargo check to pass, got {_last_line(done.stderr)}"
-            )
-        return _result(cid, True, "cargo check passes (0 errors)")
+            return _result(cid, False, f"expected cargo check to pass, got {_failure(found, done)}")
+        return _result(
+            cid, True, f"cargo check passes (0 errors, {_count(found.warnings, 'warning')})"
+        )
 
     def fmt(self) -> CheckResult:
         cid = ids.SCAFFOLD_CARGO_FMT
@@ -111,21 +113,49 @@ class _Runner:
         done = self.run(["clippy", "--all-targets", "--message-format=json"])
         if isinstance(done, str):
             return _result(cid, False, f"expected cargo clippy to finish, got {done}")
+        found = diagnostics(done.stdout)
         if done.returncode != 0:
-            return _result(
-                cid, False, f"expected cargo clippy to pass, got {_last_line(done.stderr)}"
-            )
-        warnings = count_warnings(done.stdout)
-        noun = "warning" if warnings == 1 else "warnings"
-        return _result(cid, True, f"cargo clippy passes ({warnings} {noun})")
+            got = _failure(found, done)
+            return _result(cid, False, f"expected cargo clippy to pass, got {got}")
+        return _result(cid, True, f"cargo clippy passes ({_count(found.warnings, 'warning')})")
 
 
-def count_warnings(json_lines: str) -> int:
-    """Distinct warnings with a source location in cargo's JSON messages.
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
-    Summaries carry no span; the same warning reported for several targets counts once.
+
+def _failure(found: Diagnostics, done: subprocess.CompletedProcess[str]) -> str:
+    """The first compiler error with its place, and the counts; else cargo's own first error."""
+    if found.first_error is None:
+        first = next(
+            (
+                line.strip()
+                for line in done.stderr.splitlines()
+                if line.strip().startswith(("error", "fatal"))
+            ),
+            None,
+        )
+        return first or _last_line(done.stderr, done.stdout)
+    counts = f"{_count(found.errors, 'error')} ({_count(found.warnings, 'warning')})"
+    return f"{counts}; first: {found.first_error}"
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    errors: int
+    warnings: int
+    first_error: str | None  # "error[E0425]: cannot find value `x` in this scope at src/a.rs:3:5"
+
+
+def diagnostics(json_lines: str) -> Diagnostics:
+    """Distinct errors and warnings with a source location in cargo's JSON messages, and the
+    first error as one line.
+
+    Summaries ("aborting due to 73 previous errors") carry no span and are not counted; the
+    same diagnostic reported for several targets counts once.
     """
-    seen: set[str] = set()
+    seen: dict[str, set[str]] = {"error": set(), "warning": set()}
+    first: str | None = None
     for line in json_lines.splitlines():
         try:
             message = json.loads(line)
@@ -134,9 +164,35 @@ def count_warnings(json_lines: str) -> int:
         if not isinstance(message, dict) or message.get("reason") != "compiler-message":
             continue
         body = message.get("message")
-        if isinstance(body, dict) and body.get("level") == "warning" and body.get("spans"):
-            seen.add(json.dumps([body.get("message"), body.get("spans")], sort_keys=True))
-    return len(seen)
+        if not isinstance(body, dict) or not body.get("spans"):
+            continue
+        level = str(body.get("level", ""))
+        kind = "error" if level.startswith("error") else level
+        if kind not in seen:
+            continue
+        seen[kind].add(json.dumps([body.get("message"), body.get("spans")], sort_keys=True))
+        if kind == "error" and first is None:
+            first = _error_line(body)
+    return Diagnostics(len(seen["error"]), len(seen["warning"]), first)
+
+
+def _error_line(body: Mapping[str, object]) -> str:
+    code = body.get("code")
+    ident = code.get("code") if isinstance(code, dict) else None
+    head = f"error[{ident}]" if ident else "error"
+    text = " ".join(str(body.get("message", "")).split())
+    raw = body.get("spans")
+    spans = [s for s in raw if isinstance(s, dict)] if isinstance(raw, list) else []
+    primary = next((s for s in spans if s.get("is_primary")), spans[0] if spans else None)
+    if primary is None:
+        return f"{head}: {text}"
+    where = f"{primary.get('file_name')}:{primary.get('line_start')}:{primary.get('column_start')}"
+    return f"{head}: {text} at {where}"
+
+
+def count_warnings(json_lines: str) -> int:
+    """Distinct warnings with a source location in cargo's JSON messages."""
+    return diagnostics(json_lines).warnings
 
 
 def _dockerfile(context: Path) -> CheckResult:

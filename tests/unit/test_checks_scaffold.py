@@ -17,7 +17,9 @@ FAKE_CARGO = """#!/bin/sh
 echo "$1 target=$CARGO_TARGET_DIR" >> "$FAKE_LOG"
 case "$1" in
   check) if [ -n "$FAIL_CHECK" ]; then
-           echo "   Compiling api" >&2; echo "error: could not compile api" >&2; exit 101; fi ;;
+           if [ -n "$CHECK_OUT" ]; then cat "$CHECK_OUT"; fi
+           echo "   Compiling api" >&2; echo "error: could not compile api" >&2;
+           echo "warning: build failed, waiting for other jobs to finish..." >&2; exit 101; fi ;;
   fmt) if [ -n "$FAIL_FMT" ]; then
          echo "Diff in src/main.rs at line 1:"; echo "Diff in src/lib.rs at line 3:"; exit 1; fi ;;
   clippy) cat "$CLIPPY_OUT" ;;
@@ -26,10 +28,18 @@ exit 0
 """
 
 
-def warning(text: str, *, span: bool = True) -> str:
-    spans = [{"file_name": "src/main.rs", "line_start": 1}] if span else []
-    message = {"level": "warning", "message": text, "spans": spans}
+def warning(text: str, *, span: bool = True, level: str = "warning", **extra: object) -> str:
+    spans = [{"file_name": "src/main.rs", "line_start": 1, "column_start": 1}] if span else []
+    message = {"level": level, "message": text, "spans": extra.pop("spans", spans), **extra}
     return json.dumps({"reason": "compiler-message", "message": message})
+
+
+def error(text: str, code: str | None, file: str, line: int, column: int) -> str:
+    spans = [
+        {"file_name": "src/lib.rs", "line_start": 99, "column_start": 1, "is_primary": False},
+        {"file_name": file, "line_start": line, "column_start": column, "is_primary": True},
+    ]
+    return warning(text, level="error", code={"code": code} if code else None, spans=spans)
 
 
 @pytest.fixture
@@ -76,7 +86,7 @@ def test_passing_scaffold_reports_the_warning_count_and_runs_cargo_in_order(
     assert log == [f"{cmd} target={tmp_path / 'target'}" for cmd in ("check", "fmt", "clippy")]
 
 
-def test_failures_carry_the_last_stderr_line_or_the_diff_count(
+def test_failures_without_compiler_messages_quote_cargos_first_error_or_the_diff_count(
     crate: Path, env: dict[str, str]
 ) -> None:
     results = run_scaffold_checks(crate, env={**env, "FAIL_CHECK": "1", "FAIL_FMT": "1"})
@@ -85,6 +95,28 @@ def test_failures_carry_the_last_stderr_line_or_the_diff_count(
     assert check.detail == "expected cargo check to pass, got error: could not compile api"
     assert not fmt.ok
     assert fmt.detail == "expected formatted sources, got 2 unformatted hunks"
+
+
+def test_failed_check_quotes_the_first_compiler_error_with_its_place(
+    crate: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "check.jsonl"
+    missing = "cannot find value `x` in this scope"
+    lines = [
+        warning("unused import: `std::fmt`"),
+        error(missing, "E0425", "tests/api.rs", 12, 9),
+        error(missing, "E0425", "tests/api.rs", 12, 9),  # the same error for a second target
+        error("mismatched types", "E0308", "tests/blob.rs", 40, 17),
+        warning("aborting due to 2 previous errors", span=False, level="error"),
+        '{"reason": "build-finished", "success": false}',
+    ]
+    out.write_text("\n".join(lines) + "\n")
+    check = run_scaffold_checks(crate, env={**env, "FAIL_CHECK": "1", "CHECK_OUT": str(out)})[0]
+    assert not check.ok
+    assert check.detail == (
+        "expected cargo check to pass, got 2 errors (1 warning); first: "
+        "error[E0425]: cannot find value `x` in this scope at tests/api.rs:12:9"
+    )
 
 
 def test_missing_dockerfile_fails_only_that_check(crate: Path, env: dict[str, str]) -> None:
@@ -115,6 +147,12 @@ def test_timeout_is_a_failed_check(crate: Path, env: dict[str, str], tmp_path: P
     assert not any(r.ok for r in results[:3])
 
 
+def test_passing_check_counts_warnings(crate: Path, env: dict[str, str], tmp_path: Path) -> None:
+    assert (
+        run_scaffold_checks(crate, env=env)[0].detail == "cargo check passes (0 errors, 0 warnings)"
+    )
+
+
 def test_count_warnings_ignores_summaries_and_noise() -> None:
     text = "\n".join([warning("a"), warning("3 warnings emitted", span=False), "{", "[]"])
     assert count_warnings(text) == 1
@@ -134,3 +172,23 @@ def test_real_cargo_on_a_tiny_crate(tmp_path: Path) -> None:
     results = run_scaffold_checks(root, env=env, timeout=300)
     assert [r.ok for r in results] == [True, True, True, True], [r.detail for r in results]
     assert results[2].detail == "cargo clippy passes (1 warning)"
+
+
+@pytest.mark.skipif(shutil.which("cargo") is None, reason="cargo not installed")
+def test_real_cargo_quotes_the_first_error_in_test_code(tmp_path: Path) -> None:
+    root = tmp_path / "broken"
+    (root / "src").mkdir(parents=True)
+    (root / "Cargo.toml").write_text(
+        '[package]\nname = "broken"\nversion = "0.1.0"\nedition = "2021"\n'
+    )
+    (root / "src" / "main.rs").write_text(
+        "fn main() {}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n"
+        "    fn t() {\n        let _ = missing_value;\n    }\n}\n"
+    )
+    env = {**os.environ, "CARGO_TARGET_DIR": str(tmp_path / "target")}
+    check = run_scaffold_checks(root, env=env, timeout=300)[0]
+    assert not check.ok
+    assert check.detail == (
+        "expected cargo check to pass, got 1 error (0 warnings); first: "
+        "error[E0425]: cannot find value `missing_value` in this scope at src/main.rs:7:17"
+    )

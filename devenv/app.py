@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devenv.errors import ConfigError, RefusedError
 from devenv.execute import (
@@ -21,9 +21,12 @@ from devenv.execute import (
 )
 from devenv.model import SERVICES, CheckResult, ServiceSpec
 from devenv.plan import Desired, ImageChoice, Plan, reconcile
-from devenv.runtime.base import Observed, Progress, Runtime
+from devenv.runtime.base import Observed, ObservedContainer, Progress, Runtime
 from devenv.stack import Options, Stack, load_config, resolve_stack
 from devenv.state import port_claims, project_lock
+
+if TYPE_CHECKING:
+    from devenv.checks.services import ServiceState
 
 DEV_USER_ID = "00000000-0000-0000-0000-000000000001"
 SCHEMA_VERSION = 1
@@ -195,8 +198,10 @@ class ServiceStatus:
 
 def status(options: Options, *, show_secrets: bool = False) -> dict[str, Any]:
     config = load_config(options)  # a typo is a config error even with the engine down
-    observed = _runtime().observe(options.project)
+    rt = _runtime()
+    observed = rt.observe(options.project)
     stack = resolve_stack(options, config=config, settle_ports=False)
+    from devenv.checks.services import running_check
     from devenv.config.secrets import mask_url
 
     urls = {
@@ -217,8 +222,8 @@ def status(options: Options, *, show_secrets: bool = False) -> dict[str, Any]:
                 healthy = True
             except Exception as exc:
                 detail = str(getattr(exc, "message", exc)).splitlines()[0]
-        elif container is not None and state == "exited":
-            detail = f"exited with code {container.exit_code}"
+        elif container is not None:
+            detail = running_check(_service_state(service, container, rt)).detail
         url = urls[service]
         return ServiceStatus(
             name=service,
@@ -232,6 +237,10 @@ def status(options: Options, *, show_secrets: bool = False) -> dict[str, Any]:
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         services = list(pool.map(one, SERVICES))
+    from devenv.config.secrets import redact
+
+    secrets = stack.secrets()
+    services = [replace(s, detail=redact(s.detail, secrets)) for s in services]
     return {
         "schema_version": SCHEMA_VERSION,
         "project": options.project,
@@ -310,12 +319,89 @@ def _migrations_check(stack: Stack) -> CheckResult:
     return CheckResult(ids.POSTGRES_MIGRATIONS, name, True, f"{count} applied, latest {latest}")
 
 
+def _service_state(
+    service: str, container: ObservedContainer | None, rt: Runtime | None
+) -> ServiceState:
+    """What the engine says about a local service; its last log lines when it is not running."""
+    from devenv.checks.services import ServiceState
+
+    if container is None:
+        return ServiceState(service)
+    logs = ""
+    if container.state != "running" and rt is not None:
+        logs = rt.logs(container.id, tail=40)
+    return ServiceState(
+        service,
+        state=container.state,
+        exit_code=container.exit_code,
+        restart_count=container.restart_count,
+        logs=logs,
+    )
+
+
+def _external_state(stack: Stack, service: str) -> ServiceState:
+    """Whether an external provider accepts a TCP connection (credentials are not involved)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from devenv.checks.services import ServiceState
+
+    url = {
+        "postgres": stack.endpoints.database_url,
+        "objectstore": stack.endpoints.storage.endpoint,
+        "backend": stack.endpoints.backend_url,
+    }[service]
+    parts = urlsplit(url)
+    default = {"postgres": 5432, "postgresql": 5432, "https": 443}.get(parts.scheme, 80)
+    host, port = parts.hostname or "", parts.port or default
+    endpoint = f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return ServiceState(service, external=True, endpoint=endpoint, reachable=True)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        return ServiceState(service, external=True, endpoint=endpoint, error=why)
+
+
+def running_checks(stack: Stack) -> list[CheckResult]:
+    """`<service>.running` for each service: the root causes other checks are skipped by."""
+    from devenv.checks.services import running_check
+
+    local = [s for s in SERVICES if stack.local(s)]
+    rt = _runtime() if local else None
+    observed = rt.observe(stack.name) if rt is not None else None
+
+    def one(service: str) -> CheckResult:
+        if service not in local:
+            return running_check(_external_state(stack, service))
+        container = observed.container(service) if observed else None
+        return running_check(_service_state(service, container, rt))
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return list(pool.map(one, SERVICES))
+
+
 def run_checks(options: Options, *, scaffold: bool = True) -> tuple[Stack, list[CheckResult]]:
-    from devenv.checks.contract import run_contract_checks
+    """Every check of this run: services running, readiness, the route contract, scaffold.
+
+    Checks that need a service which is not running are skipped with that one root cause.
+    """
+    from devenv.checks import ids
+    from devenv.checks.contract import contract_file, run_contract_checks
     from devenv.checks.scaffold import run_scaffold_checks
+    from devenv.checks.services import apply_root_causes, running_by_service
+    from devenv.checks.spec import load_contract
+    from devenv.config.compose import display_path
     from devenv.images.build import cargo_target_dir
 
     stack = resolve_stack(options, settle_ports=False)
+    # a bad contract file is a configuration error, reported before the engine is asked
+    contract = load_contract(
+        contract_file(options.root, stack.profile),
+        display=lambda p: display_path(p, options.root),
+    )
+    running = running_checks(stack)
+    down = running_by_service(running)
 
     def object_exists(key: str) -> bool:
         from devenv.probes.base import S3Client
@@ -325,13 +411,16 @@ def run_checks(options: Options, *, scaffold: bool = True) -> tuple[Stack, list[
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         services = pool.submit(service_checks, stack)
-        contract = pool.submit(
+        routes = pool.submit(
             run_contract_checks,
+            contract,
             stack.endpoints.backend_url,
             bypass_expected=stack.profile.dev_bypass,
             object_exists=object_exists,
+            running=down,
         )
-        results = services.result() + contract.result()
+        ready = apply_root_causes(services.result(), ids.SERVICE_CHECK_NEEDS, down)
+        results = running + ready + routes.result()
     if scaffold:
         context = backend_context(stack, stack.project.service("backend"))
         if stack.profile.binding("backend").provider == "external":
@@ -341,9 +430,7 @@ def run_checks(options: Options, *, scaffold: bool = True) -> tuple[Stack, list[
     from devenv.config.secrets import redact
 
     secrets = stack.secrets()
-    return stack, [
-        CheckResult(c.id, c.name, c.ok, redact(c.detail, secrets), c.skipped) for c in results
-    ]
+    return stack, [replace(c, detail=redact(c.detail, secrets)) for c in results]
 
 
 def render_report(

@@ -9,6 +9,8 @@ from typing import Literal
 
 SERVICES: tuple[str, ...] = ("postgres", "objectstore", "backend")
 Provider = Literal["local", "external"]
+# required: a failure blocks phases and fails `check`; advisory: reported, blocks nothing
+Level = Literal["required", "advisory"]
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,25 @@ class Profile:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One verified fact: ok or not, with a one-line "expected vs got" detail."""
+    """One verified fact: ok or not, with a one-line "expected vs got" detail.
+
+    A check skipped because a service it needs is not running names that root cause's check
+    id in ``cause`` (e.g. ``backend.running``) and repeats its detail.
+    """
 
     id: str
     name: str
     ok: bool
     detail: str
     skipped: bool = False
+    level: Level = "required"
+    cause: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return not self.ok and not self.skipped
+
+    @property
+    def blocking(self) -> bool:
+        """A failure that blocks: required and failed."""
+        return self.failed and self.level == "required"

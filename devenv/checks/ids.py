@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from devenv.model import CheckResult
 
+POSTGRES_RUNNING = "postgres.running"
+OBJECTSTORE_RUNNING = "objectstore.running"
+BACKEND_RUNNING = "backend.running"
 POSTGRES_READY = "postgres.ready"
 POSTGRES_MIGRATIONS = "postgres.migrations"
 OBJECTSTORE_READY = "objectstore.ready"
@@ -26,6 +29,7 @@ ROUTE_ADMIN_DB_HEALTH = "route.admin.db_health"
 ROUTE_NOT_FOUND = "route.not_found"
 MIDDLEWARE_REQUEST_ID = "middleware.request_id"
 MIDDLEWARE_CSRF = "middleware.csrf"
+MIDDLEWARE_CSRF_AUTH_SCOPE = "middleware.csrf.auth_scope"
 MIDDLEWARE_CORS_ALLOWED = "middleware.cors.allowed"
 MIDDLEWARE_CORS_DENIED = "middleware.cors.denied"
 BLOB_ROUNDTRIP = "blob.roundtrip"
@@ -37,10 +41,26 @@ SCAFFOLD_DOCKERFILE = "scaffold.dockerfile"
 
 SERVICE_CHECKS: Mapping[str, str] = MappingProxyType(
     {
+        POSTGRES_RUNNING: "Postgres running",
         POSTGRES_READY: "Postgres answers SQL",
         POSTGRES_MIGRATIONS: "Postgres migrations applied",
+        OBJECTSTORE_RUNNING: "Object store running",
         OBJECTSTORE_READY: "Object store bucket round trip",
+        BACKEND_RUNNING: "Backend running",
         BACKEND_HEALTH: "Backend healthy",
+    }
+)
+# `<service>.running`: the root cause that explains every check needing that service.
+RUNNING_CHECKS: Mapping[str, str] = MappingProxyType(
+    {"postgres": POSTGRES_RUNNING, "objectstore": OBJECTSTORE_RUNNING, "backend": BACKEND_RUNNING}
+)
+# The services each readiness check talks to (contract checks say theirs in the contract file).
+SERVICE_CHECK_NEEDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        POSTGRES_READY: ("postgres",),
+        POSTGRES_MIGRATIONS: ("postgres",),
+        OBJECTSTORE_READY: ("objectstore",),
+        BACKEND_HEALTH: ("backend",),
     }
 )
 
@@ -58,6 +78,7 @@ CONTRACT_CHECKS: Mapping[str, str] = MappingProxyType(
         ROUTE_NOT_FOUND: "Unknown route is 404",
         MIDDLEWARE_REQUEST_ID: "Request id echoed and generated",
         MIDDLEWARE_CSRF: "CSRF rejects a POST without Origin",
+        MIDDLEWARE_CSRF_AUTH_SCOPE: "CSRF leaves /auth/* alone",
         MIDDLEWARE_CORS_ALLOWED: "CORS allows the frontend origin",
         MIDDLEWARE_CORS_DENIED: "CORS denies a foreign origin",
         BLOB_ROUNDTRIP: "Blob upload, read and delete",

@@ -24,7 +24,8 @@ SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "local": ("bucket", "region"),
         "external": ("endpoint", "bucket", "region", "access_key_id", "secret_access_key"),
     },
-    "backend": {"local": ("context", "image"), "external": ("url",)},
+    # contract: the route-contract file the checks read (relative to the profile, like context)
+    "backend": {"local": ("context", "image", "contract"), "external": ("url", "contract")},
 }
 REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("postgres", "external"): ("url",),
@@ -359,7 +360,7 @@ def _build(selected: _File, values: Mapping[str, _Value], variables: Mapping[str
             sources[f"services.{svc}.protected"] = protected_value.source
         settings: dict[str, str] = {}
         allowed = SETTINGS[svc][provider]
-        for key in SETTINGS[svc]["local"] + SETTINGS[svc]["external"]:
+        for key in dict.fromkeys(SETTINGS[svc]["local"] + SETTINGS[svc]["external"]):
             found = values.get(f"services.{svc}.{key}")
             if found is None:
                 continue
@@ -448,7 +449,7 @@ def _setting(svc: str, key: str, found: _Value, variables: Mapping[str, str]) ->
         if scheme not in schemes:
             # never echo the value: it may hold a password
             _fail(found.file, found.err_key, f"expected a {' or '.join(schemes)}:// URL")
-    if key == "context" and text.strip():
+    if key in ("context", "contract") and text.strip():
         text = os.path.normpath(found.base_dir / text)
     return text
 

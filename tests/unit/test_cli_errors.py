@@ -26,6 +26,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "compose").mkdir()
     (tmp_path / COMPOSE).write_text(ORIGINAL, encoding="utf-8")
     shutil.copytree(REPO / "profiles", tmp_path / "profiles")
+    shutil.copytree(REPO / "contracts", tmp_path / "contracts")
     for key in ("DEVENV_PROFILE", "DEVENV_HYBRID_DATABASE_URL", "DEVENV_PROJECT"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("DEVENV_ROOT", str(tmp_path))
@@ -169,6 +170,48 @@ def test_logs_of_unknown_service_names_it(
     line = one_config_line(*cli(monkeypatch, capsys, "logs", "nosuch"))
     assert "'nosuch'" in line
     assert "postgres, objectstore, backend" in line
+
+
+@pytest.mark.parametrize("command", [("check",), ("report",)], ids=["check", "report"])
+def test_broken_contract_is_one_line_naming_file_and_key_before_the_engine(
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: tuple[str, ...],
+) -> None:
+    contract = project / "contracts" / "ignition.toml"
+    text = contract.read_text(encoding="utf-8")
+    contract.write_text(text.replace('text = "Ignition API"', 'txet = "Ignition API"'), "utf-8")
+    line = one_config_line(*cli(monkeypatch, capsys, *command))
+    # the reference contract extends the broken file, and the error points at that file
+    assert line.startswith("Config error: contracts/ignition.toml: "), line
+    assert "check → route.root → step[0] → txet: unknown key; did you mean `text`?" in line
+
+
+def test_profile_contract_key_points_at_its_own_file(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "profiles" / "mine.toml").write_text(
+        'extends = "local"\n[services.backend]\ncontract = "../contracts/mine.toml"\n',
+        encoding="utf-8",
+    )
+    (project / "contracts" / "mine.toml").write_text(
+        '[[check]]\nid = "route.root"\nname = "root"\nlevel = "optional"\n'
+        '[[check.step]]\npath = "/"\n',
+        encoding="utf-8",
+    )
+    line = one_config_line(*cli(monkeypatch, capsys, "check", "--profile", "mine"))
+    assert line.startswith("Config error: contracts/mine.toml: check → route.root → level: ")
+    assert "unknown value 'optional'" in line
+
+
+def test_missing_contract_file_names_the_fix(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "contracts" / "reference.toml").unlink()
+    line = one_config_line(*cli(monkeypatch, capsys, "check"))
+    assert line.startswith("Config error: contracts/reference.toml: cannot read the route contract")
+    assert "services.backend.contract" in line
 
 
 def test_valid_config_reaches_the_engine_check(

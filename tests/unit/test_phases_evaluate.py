@@ -98,7 +98,8 @@ def test_external_postgres_with_passing_checks_resolves_later_001() -> None:
     blocker = result.blocker("LATER-001")
     assert blocker.resolved
     assert blocker.by == (
-        "profile staging: postgres external, checks postgres.ready, postgres.migrations ok"
+        "profile staging: postgres external, checks postgres.running, postgres.ready, "
+        "postgres.migrations ok"
     )
     p11 = result.phase("11")
     assert "LATER-001" not in p11.production.blocked_by

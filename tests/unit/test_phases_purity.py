@@ -14,6 +14,9 @@ PURE = [
     "devenv.report.table",
     "devenv.report.markdown",
     "devenv.checks.contract",
+    "devenv.checks.spec",
+    "devenv.checks.engine",
+    "devenv.checks.services",
     "devenv.checks.scaffold",
     "devenv.checks.junit",
 ]

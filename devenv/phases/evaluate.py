@@ -10,7 +10,8 @@ from devenv.checks.ids import ordered, service_checks
 from devenv.model import CheckResult, Profile
 from devenv.phases.registry import Part, Phase, Registry
 
-Verdict = Literal["complete", "can-proceed", "blocked"]
+# regressed: the registry says complete, live evidence says otherwise
+Verdict = Literal["complete", "can-proceed", "blocked", "regressed"]
 BlockerKind = Literal["decision", "later", "unknown"]
 # Report sections: decisions, external provisioning, deployment/DNS/TLS, repo-auditable unknowns.
 BlockerCategory = Literal["decision", "provisioning", "deployment", "repo"]
@@ -83,11 +84,14 @@ def evaluate(registry: Registry, profile: Profile, checks: Sequence[CheckResult]
     provider and that service's checks (``postgres.*``, ``objectstore.*``) ran and all passed;
     an item closed by a decision (``resolved_by``) is always resolved.
 
-    Local part: "complete" when the registry says so. Otherwise blocked by every undecided
-    decision, every unresolved LATER item without a local stand-in, every prerequisite whose
-    local part is blocked, every blocking unknown and every failed (not skipped) check among its
-    ``local_checks``; else "can-proceed". A prerequisite that can itself proceed locally does not
-    hold the phase back.
+    Local part: "complete" when the registry says so and none of its ``local_checks`` failed
+    (required) or was skipped because a service is down; "regressed" when the registry says
+    complete but one did, blocked by those checks or root causes. Otherwise blocked by every
+    undecided decision, every unresolved LATER item without a local stand-in, every prerequisite
+    whose local part is blocked or regressed, every blocking unknown, every required check among
+    its ``local_checks`` that failed or was not verified, and by a service that is down in place
+    of the checks it explains; else "can-proceed". Advisory failures are evidence only. A
+    prerequisite that can itself proceed locally does not hold the phase back.
 
     Production part: "complete" when the registry says so. Otherwise blocked by every unresolved
     LATER item, every undecided decision, every blocking unknown and every prerequisite whose
@@ -154,9 +158,17 @@ def _local(
     resolution: Mapping[str, str | None],
     checks: Mapping[str, CheckResult],
 ) -> PartVerdict:
+    failed, check_evidence, regressions = _check_evidence(phase, checks)
     if phase.local_complete:
-        return PartVerdict("complete", evidence=("marked complete in the registry",))
-    blocked = [need for need in phase.needs if verdicts[need].local.status == "blocked"]
+        if not regressions:
+            return PartVerdict("complete", evidence=("marked complete in the registry",))
+        # Evidence wins: the registry's word is shown, but never as complete.
+        return PartVerdict(
+            "regressed",
+            tuple(regressions),
+            ("marked complete in the registry, but its live checks fail", *check_evidence),
+        )
+    blocked = [need for need in phase.needs if _held(verdicts[need].local)]
     evidence = [f"prerequisites blocked locally: {', '.join(blocked)}"] if blocked else []
     decisions = _undecided(registry, phase)
     blocked += decisions
@@ -176,8 +188,7 @@ def _local(
     unknowns = _blocking_unknowns(registry, phase)
     blocked += unknowns
     evidence += [f"{u} open" for u in unknowns]
-    failed, check_evidence = _check_evidence(phase, checks)
-    blocked += failed
+    blocked += [f for f in failed if f not in blocked]
     evidence += check_evidence
     return PartVerdict("blocked" if blocked else "can-proceed", tuple(blocked), tuple(evidence))
 
@@ -191,7 +202,7 @@ def _production(
 ) -> PartVerdict:
     if phase.production_complete:
         return PartVerdict("complete", evidence=("marked complete in the registry",))
-    blocked = [need for need in phase.needs if verdicts[need].production.status == "blocked"]
+    blocked = [need for need in phase.needs if _held(verdicts[need].production)]
     evidence = [f"prerequisites blocked in production: {', '.join(blocked)}"] if blocked else []
     decisions = _undecided(registry, phase)
     blocked += decisions
@@ -212,26 +223,58 @@ def _production(
     return PartVerdict("blocked" if blocked else "can-proceed", tuple(blocked), tuple(evidence))
 
 
-def _check_evidence(phase: Phase, checks: Mapping[str, CheckResult]) -> tuple[list[str], list[str]]:
-    """Failed or unverified check ids, and evidence lines, for a phase's local checks."""
-    buckets: dict[str, list[str]] = {"ok": [], "not run": []}
-    failed: list[str] = []
+def _held(part: PartVerdict) -> bool:
+    """A prerequisite in this state holds its dependents back."""
+    return part.status in ("blocked", "regressed")
+
+
+def _check_evidence(
+    phase: Phase, checks: Mapping[str, CheckResult]
+) -> tuple[list[str], list[str], list[str]]:
+    """For a phase's local checks: what blocks it, evidence lines, and what regresses it.
+
+    A check skipped because a service is down blocks by that root cause (``backend.running``),
+    once, not by its own id. A required failure blocks by its id; an advisory failure is only
+    evidence. A check skipped for another reason (no session without the bypass) was not
+    verified: it blocks a phase that is not complete yet, but does not regress a complete one.
+    """
+    ok: list[str] = []
+    not_run: list[str] = []
+    blocked: list[str] = []
+    regressions: list[str] = []
     evidence: list[str] = []
+    by_cause: dict[str, list[str]] = {}
     for check_id in phase.local_checks:
         check = checks.get(check_id)
         if check is None:
-            buckets["not run"].append(check_id)
+            not_run.append(check_id)
+        elif check.skipped and check.cause:
+            by_cause.setdefault(check.cause, []).append(check_id)
         elif check.skipped:
-            # Skipped is not verified: the local part may only proceed on evidence.
-            failed.append(check_id)
+            blocked.append(check_id)
             evidence.append(f"{check_id} not verified (skipped): {check.detail}")
         elif check.ok:
-            buckets["ok"].append(check_id)
+            ok.append(check_id)
+        elif check.level == "advisory":
+            evidence.append(f"{check_id} failed (advisory, blocks nothing): {check.detail}")
         else:
-            failed.append(check_id)
+            blocked.append(check_id)
+            regressions.append(check_id)
             evidence.append(f"{check_id} failed: {check.detail}")
-    evidence += [f"checks {label}: {', '.join(ids)}" for label, ids in buckets.items() if ids]
-    return failed, evidence
+    for cause, ids in by_cause.items():
+        blocked.append(cause)
+        regressions.append(cause)
+        detail = checks[cause].detail if cause in checks else ""
+        evidence.append(f"{cause} failed ({detail}), so not verified: {', '.join(ids)}")
+    if ok:
+        evidence.append(f"checks ok: {', '.join(ok)}")
+    if not_run:
+        evidence.append(f"checks not run: {', '.join(not_run)}")
+    return _unique(blocked), evidence, _unique(regressions)
+
+
+def _unique(items: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(items))
 
 
 def _undecided(registry: Registry, phase: Phase) -> list[str]:
@@ -313,5 +356,5 @@ def _settled(
     if ident in resolution:
         return resolution[ident] is not None
     if ident in verdicts:
-        return verdicts[ident].local.status != "blocked"
+        return not _held(verdicts[ident].local)
     return registry.decision(ident).chosen

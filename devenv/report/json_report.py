@@ -11,7 +11,9 @@ from devenv.checks.ids import ordered
 from devenv.model import CheckResult
 from devenv.phases.evaluate import Evaluation
 
-SCHEMA_VERSION = 1
+# 2: checks carry level and cause; a phase part may be "regressed"; summary counts required
+#    failures (failed) apart from advisory ones and lists regressed phases
+SCHEMA_VERSION = 2
 
 
 def to_json(
@@ -30,14 +32,28 @@ def to_json(
         "summary": {
             "checks": len(sorted_checks),
             "passed": sum(1 for c in sorted_checks if c.ok and not c.skipped),
-            "failed": sum(1 for c in sorted_checks if not c.ok),
+            "failed": sum(1 for c in sorted_checks if c.blocking),
+            "advisory_failed": sum(1 for c in sorted_checks if c.failed and not c.blocking),
             "skipped": sum(1 for c in sorted_checks if c.skipped),
             "can_proceed_locally": [
                 p.id for p in evaluation.phases if p.local.status == "can-proceed"
             ],
+            "regressed": [
+                p.id
+                for p in evaluation.phases
+                if "regressed" in (p.local.status, p.production.status)
+            ],
         },
         "checks": [
-            {"id": c.id, "name": c.name, "ok": c.ok, "detail": c.detail, "skipped": c.skipped}
+            {
+                "id": c.id,
+                "name": c.name,
+                "level": c.level,
+                "ok": c.ok,
+                "skipped": c.skipped,
+                "cause": c.cause,
+                "detail": c.detail,
+            }
             for c in sorted_checks
         ],
         "phases": [

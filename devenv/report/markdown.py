@@ -88,8 +88,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _check_status(check: CheckResult) -> str:
     if check.skipped:
-        return "⏭ Skipped"
-    return "✅ Pass" if check.ok else "❌ Fail"
+        return f"⏭ Skipped (`{check.cause}` failed)" if check.cause else "⏭ Skipped"
+    if check.ok:
+        return "✅ Pass"
+    return "❌ Fail" if check.level == "required" else "⚠️ Fail (advisory)"
+
+
+def _check_notes(check: CheckResult) -> str:
+    # a skip caused by a dead service points at the row that says why, instead of repeating it
+    return f"not run: `{check.cause}` failed" if check.cause else check.detail
 
 
 def _verdict(part: PartVerdict) -> str:
@@ -97,17 +104,25 @@ def _verdict(part: PartVerdict) -> str:
         return "✅ Complete"
     if part.status == "can-proceed":
         return "🟡 Can proceed"
+    if part.status == "regressed":
+        return f"🟠 Regressed ({', '.join(part.blocked_by)})"
     return f"🔴 Blocked ({', '.join(part.blocked_by)})"
 
 
 def _summary(evaluation: Evaluation, checks: Sequence[CheckResult]) -> list[str]:
-    rows = [[f"{c.name} (`{c.id}`)", _check_status(c), c.detail] for c in ordered(checks)]
-    failed = [c.id for c in checks if not c.ok]
+    rows = [[f"{c.name} (`{c.id}`)", _check_status(c), _check_notes(c)] for c in ordered(checks)]
+    failed = [c.id for c in ordered(checks) if c.blocking]
+    advisory = [c.id for c in ordered(checks) if c.failed and not c.blocking]
     ready = [p.id for p in evaluation.phases if p.local.status == "can-proceed"]
+    regressed = [p.id for p in evaluation.phases if p.local.status == "regressed"]
     if failed:
-        result = f"❌ {len(failed)} check(s) failed: {', '.join(failed)}"
+        result = f"❌ {len(failed)} required check(s) failed: {', '.join(failed)}"
     else:
-        result = "✅ All checks passed"
+        result = "✅ All required checks passed"
+    if advisory:
+        result += f"; advisory failures (block nothing): {', '.join(advisory)}"
+    if regressed:
+        result += f". Regressed (marked complete, live checks fail): {', '.join(regressed)}"
     result += f". Phases that can proceed locally: {', '.join(ready) or 'none'}."
     return [
         "## Checkpoint Summary",
@@ -210,6 +225,8 @@ def _evidence(phase: PhaseVerdict) -> str:
 def _action_status(action: ActionStatus) -> str:
     if action.status == "blocked":
         return f"🔴 Blocked ({', '.join(action.blocked_by)})"
+    if action.status == "regressed":
+        return f"🟠 Regressed ({', '.join(action.blocked_by)})"
     if action.status == "complete":
         return "✅ Complete"
     return f"✅ Can start ({action.note})" if action.note else "✅ Can start"
@@ -254,6 +271,7 @@ def _mermaid(evaluation: Evaluation) -> list[str]:
         "    classDef complete fill:#d4edda,stroke:#28a745,color:#155724",
         "    classDef canproceed fill:#fff3cd,stroke:#d39e00,color:#856404",
         "    classDef blocked fill:#f8d7da,stroke:#dc3545,color:#721c24",
+        "    classDef regressed fill:#ffe5d0,stroke:#fd7e14,color:#7a3e00",
         "```",
         "",
     ]
@@ -261,4 +279,6 @@ def _mermaid(evaluation: Evaluation) -> list[str]:
 
 
 def _css(status: str) -> str:
-    return {"complete": "complete", "can-proceed": "canproceed"}.get(status, "blocked")
+    return {"complete": "complete", "can-proceed": "canproceed", "regressed": "regressed"}.get(
+        status, "blocked"
+    )

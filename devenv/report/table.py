@@ -10,7 +10,7 @@ from devenv.model import CheckResult
 from devenv.phases.evaluate import Evaluation, PartVerdict
 
 WIDTH = 100
-OK, FAIL, SKIP = "✓", "✗", "-"
+OK, FAIL, SKIP, ADVISORY = "✓", "✗", "-", "!"
 
 
 def render_table(
@@ -21,10 +21,7 @@ def render_table(
         f"Profile: {profile_name}",
         "",
         "Checks",
-        _grid(
-            [[_check_mark(c), c.id, c.detail] for c in ordered(checks)],
-            width,
-        ),
+        _grid([[_check_mark(c), c.id, _check_detail(c)] for c in ordered(checks)], width),
         "",
         "Phases",
         _grid(
@@ -45,10 +42,10 @@ def render_table(
         _grid(
             [
                 [
-                    FAIL if a.status == "blocked" else OK,
+                    FAIL if a.status in ("blocked", "regressed") else OK,
                     a.phase,
                     a.what,
-                    f"blocked ({', '.join(a.blocked_by)})" if a.blocked_by else a.status,
+                    f"{a.status} ({', '.join(a.blocked_by)})" if a.blocked_by else a.status,
                 ]
                 for a in evaluation.actions
             ],
@@ -61,11 +58,21 @@ def render_table(
 def _check_mark(check: CheckResult) -> str:
     if check.skipped:
         return SKIP
-    return OK if check.ok else FAIL
+    if check.ok:
+        return OK
+    return FAIL if check.level == "required" else ADVISORY
+
+
+def _check_detail(check: CheckResult) -> str:
+    if check.cause:  # the root cause's own row says why; repeating it would bury it
+        return f"skipped: {check.cause} failed"
+    if check.failed and check.level == "advisory":
+        return f"advisory: {check.detail}"
+    return check.detail
 
 
 def _part(part: PartVerdict) -> str:
-    return f"{FAIL if part.status == 'blocked' else OK} {part.status}"
+    return f"{FAIL if part.status in ('blocked', 'regressed') else OK} {part.status}"
 
 
 def _blocked(local: PartVerdict, production: PartVerdict) -> str:

@@ -128,6 +128,83 @@ def test_no_checks_at_all_are_reported_as_not_run() -> None:
     assert any(line.startswith("checks not run: postgres.ready") for line in p11.local.evidence)
 
 
+def backend_dead() -> list[CheckResult]:
+    """What run_checks yields when the backend container exited: one failed root cause, and
+    every check needing the backend skipped with it."""
+    dead = "backend exited with code 101: panicked at path_router.rs:138:17: Path segments"
+    out = []
+    for c in all_ok():
+        if c.id == ids.BACKEND_RUNNING:
+            out.append(CheckResult(c.id, c.name, ok=False, detail=dead))
+        elif c.id in (ids.BACKEND_HEALTH, *ids.CONTRACT_CHECKS):
+            out.append(
+                CheckResult(
+                    c.id, c.name, True, f"skipped: {dead}", skipped=True, cause=ids.BACKEND_RUNNING
+                )
+            )
+        else:
+            out.append(c)
+    return out
+
+
+def test_complete_phase_whose_checks_fail_is_regressed_not_complete() -> None:
+    result = seed(checks=with_failure(ids.ROUTE_ROOT, "expected 200, got 500"))
+    p08 = result.phase("08")
+    assert p08.local.status == "regressed"
+    assert p08.local.blocked_by == (ids.ROUTE_ROOT,)
+    assert p08.local.evidence[0] == "marked complete in the registry, but its live checks fail"
+    assert "route.root failed: expected 200, got 500" in p08.local.evidence
+    # a regressed prerequisite holds its dependents back
+    assert result.phase("11").local.blocked_by[0] == "08"
+    assert result.actions[0].status == "blocked"
+
+
+def test_dead_backend_regresses_08_and_blocks_by_the_one_root_cause() -> None:
+    result = seed(checks=backend_dead())
+    p08 = result.phase("08")
+    assert p08.local.status == "regressed"
+    assert p08.local.blocked_by == (ids.BACKEND_RUNNING,)
+    cause_lines = [line for line in p08.local.evidence if line.startswith("backend.running")]
+    assert cause_lines == [
+        "backend.running failed (backend exited with code 101: panicked at path_router.rs:138:17:"
+        " Path segments), so not verified: backend.health, route.root, route.health, "
+        "route.version, route.not_found, middleware.request_id, middleware.csrf, "
+        "middleware.cors.allowed, middleware.cors.denied"
+    ]
+    for phase_id in ("11", "11a", "14", "17", "20"):
+        blocked = result.phase(phase_id).local.blocked_by
+        assert ids.BACKEND_RUNNING in blocked, (phase_id, blocked)
+        # the checks it explains are not listed one by one
+        assert not set(blocked) & set(ids.CONTRACT_CHECKS), (phase_id, blocked)
+    assert result.phase("11").local.blocked_by == ("08", ids.BACKEND_RUNNING)
+    assert result.phase("06").local.status == "complete"
+
+
+def test_advisory_failures_are_evidence_and_block_nothing() -> None:
+    checks = [
+        CheckResult(c.id, c.name, False, "bypass accepted Host x", level="advisory")
+        if c.id == ids.ROUTE_API_FOREIGN_HOST
+        else c
+        for c in all_ok()
+    ]
+    p11a = seed(checks=checks).phase("11a")
+    assert p11a.local.status == "can-proceed"
+    assert (
+        "route.api.foreign_host failed (advisory, blocks nothing): bypass accepted Host x"
+        in p11a.local.evidence
+    )
+
+
+def test_a_skip_without_root_cause_does_not_regress_a_complete_phase() -> None:
+    checks = [
+        CheckResult(c.id, c.name, True, "skipped: cargo not on PATH", skipped=True)
+        if c.id.startswith("scaffold.")
+        else c
+        for c in all_ok()
+    ]
+    assert seed(checks=checks).phase("08").local.status == "complete"
+
+
 UNDECIDED = """
 [[phase]]
 id = "a"

@@ -94,8 +94,35 @@ def test_external_postgres_golden_resolves_later_001_without_leaking_secrets() -
     assert "s3cret" not in text
 
 
+def test_backend_exited_golden_regresses_08_with_one_root_cause() -> None:
+    dead = "backend exited with code 101: panicked at path_router.rs:138:17: Path segments"
+    checks = [
+        CheckResult(c.id, c.name, False, dead)
+        if c.id == ids.BACKEND_RUNNING
+        else CheckResult(c.id, c.name, True, f"skipped: {dead}", True, cause=ids.BACKEND_RUNNING)
+        if c.id == ids.BACKEND_HEALTH or c.id in ids.CONTRACT_CHECKS
+        else c
+        for c in seed_checks()
+    ]
+    text = report(LOCAL, checks)
+    assert_golden("backend_exited.json", text)
+    data = json.loads(text)
+    assert data["summary"]["failed"] == 1
+    assert data["summary"]["regressed"] == ["08"]
+    phase_08 = next(p for p in data["phases"] if p["id"] == "08")
+    assert (phase_08["local"], phase_08["blocked_by"]["local"]) == (
+        "regressed",
+        ["backend.running"],
+    )
+    skipped = [c for c in data["checks"] if c["skipped"]]
+    assert {c["cause"] for c in skipped} == {"backend.running"}
+
+
 @pytest.mark.parametrize(
-    "name", ["seed_local.json", "postgres_down.json", "external_postgres.json"]
+    "name",
+    ["seed_local.json", "postgres_down.json", "external_postgres.json", "backend_exited.json"],
 )
 def test_golden_files_are_valid_json_with_a_schema_version(name: str) -> None:
-    assert json.loads((GOLDEN / name).read_text(encoding="utf-8"))["schema_version"] == 1
+    assert (
+        json.loads((GOLDEN / name).read_text(encoding="utf-8"))["schema_version"] == SCHEMA_VERSION
+    )

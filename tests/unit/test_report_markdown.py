@@ -78,8 +78,45 @@ def test_check_rows_use_marks_and_escape_pipes() -> None:
         "| Blob upload, read and delete (`blob.roundtrip`) | ⏭ Skipped | skipped: no bypass |"
         in text
     )
-    assert "**Result:** ❌ 1 check(s) failed: postgres.ready" in text
+    assert "**Result:** ❌ 1 required check(s) failed: postgres.ready" in text
     assert "| 11 - Database migration D1 → Postgres | 🔴 Blocked (postgres.ready) |" in text
+
+
+def test_regressed_phase_and_root_cause_rows() -> None:
+    results = [
+        CheckResult(c.id, c.name, False, "backend exited with code 1")
+        if c.id == ids.BACKEND_RUNNING
+        else CheckResult(
+            c.id,
+            c.name,
+            True,
+            "skipped: backend exited with code 1",
+            True,
+            cause=ids.BACKEND_RUNNING,
+        )
+        if c.id == ids.ROUTE_ROOT
+        else CheckResult(c.id, c.name, False, "bypass accepted Host x", level="advisory")
+        if c.id == ids.ROUTE_API_FOREIGN_HOST
+        else c
+        for c in checks()
+    ]
+    text = render(results)
+    assert "| 08 - Backend scaffold | 🟠 Regressed (backend.running) |" in text
+    assert (
+        "| GET / banner (`route.root`) | ⏭ Skipped (`backend.running` failed) "
+        "| not run: `backend.running` failed |" in text
+    )
+    assert "| ⚠️ Fail (advisory) | bypass accepted Host x |" in text
+    assert (
+        "**Result:** ❌ 1 required check(s) failed: backend.running; advisory failures (block "
+        "nothing): route.api.foreign_host. Regressed (marked complete, live checks fail): 08."
+    ) in text
+    block = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert any(
+        line.startswith("    P_08[") and line.endswith(":::regressed")
+        for line in block.splitlines()
+    )
+    assert "    classDef regressed fill:" in block
 
 
 def test_mermaid_graph() -> None:

@@ -433,9 +433,18 @@ def run_checks(options: Options, *, scaffold: bool = True) -> tuple[Stack, list[
     return stack, [replace(c, detail=redact(c.detail, secrets)) for c in results]
 
 
+@dataclass(frozen=True)
+class Report:
+    """The rendered document, and what makes `devenv report` exit 1."""
+
+    text: str
+    failed: tuple[str, ...]  # required checks that failed
+    regressed: tuple[str, ...]  # phases marked complete whose live checks fail
+
+
 def render_report(
     options: Options, *, fmt: str, registry: Path | None = None, scaffold: bool = False
-) -> str:
+) -> Report:
     from datetime import UTC, datetime
 
     from devenv.phases.evaluate import evaluate
@@ -444,23 +453,25 @@ def render_report(
     reg = load_registry(registry)
     stack, checks = run_checks(options, scaffold=scaffold)
     evaluation = evaluate(reg, stack.profile, checks)
+    failed = tuple(c.id for c in checks if c.blocking)
+    regressed = tuple(
+        p.id for p in evaluation.phases if "regressed" in (p.local.status, p.production.status)
+    )
     now = datetime.now(UTC)
+    name = stack.profile.name
     if fmt == "json":
         from devenv.report.json_report import dumps, to_json
 
-        return dumps(
-            to_json(evaluation, profile_name=stack.profile.name, checks=checks, generated_at=now)
-        )
-    if fmt == "markdown":
+        text = dumps(to_json(evaluation, profile_name=name, checks=checks, generated_at=now))
+    elif fmt == "markdown":
         from devenv.report.markdown import render_markdown
 
-        text: str = render_markdown(
-            evaluation, profile_name=stack.profile.name, checks=checks, generated_at=now
-        )
-        return text
-    from devenv.report.table import render_table
+        text = render_markdown(evaluation, profile_name=name, checks=checks, generated_at=now)
+    else:
+        from devenv.report.table import render_table
 
-    return render_table(evaluation, profile_name=stack.profile.name, checks=checks)
+        text = render_table(evaluation, profile_name=name, checks=checks)
+    return Report(text, failed, regressed)
 
 
 def build_images(options: Options, *, progress: Progress = _quiet) -> list[str]:

@@ -11,7 +11,9 @@ DevenvError                      handled: the CLI prints "Kind: message" + hint,
 ├── RefusedError         (9)     an unsafe action was refused (bypass vs protected provider,
 │                                 data-directory major version, deleting data unconfirmed)
 ├── ProviderError        (10)    an external provider answered wrongly or not at all
-├── ChecksFailedError    (1)     `check` ran and at least one check failed
+├── ChecksFailedError    (1)     a required check failed (`check`, `report`), or a phase the
+│                                 registry marks complete regressed (`report`)
+├── UnhealthyError       (1)     `status`: a service is not running or not healthy
 └── Interrupted          (130)   SIGINT: the lock is released, the next `up` adopts the rest
 
 Adapters translate third-party exceptions into these with ``raise ... from exc``;
@@ -110,6 +112,11 @@ class ProviderError(DevenvError):
 class ChecksFailedError(DevenvError):
     exit_code = 1
     kind = "Checks failed"
+
+
+class UnhealthyError(DevenvError):
+    exit_code = 1
+    kind = "Unhealthy"
 
 
 class Interrupted(DevenvError):

@@ -12,8 +12,12 @@ from devenv.model import CheckResult
 def junit_tree(
     checks: Sequence[CheckResult], *, suite: str = "devenv"
 ) -> ET.ElementTree[ET.Element]:
-    """One testsuite; a test case per check, classname = the id's first segment."""
-    failures = sum(1 for c in checks if not c.ok and not c.skipped)
+    """One testsuite; a test case per check, classname = the id's first segment.
+
+    Failures are the required checks that failed, as for the exit code; an advisory failure
+    is a passing case whose output says so.
+    """
+    failures = sum(1 for c in checks if c.blocking)
     skipped = sum(1 for c in checks if c.skipped)
     root = ET.Element(
         "testsuite",
@@ -27,9 +31,11 @@ def junit_tree(
         case = ET.SubElement(root, "testcase", classname=check.id.split(".", 1)[0], name=check.id)
         if check.skipped:
             ET.SubElement(case, "skipped", message=check.detail)
-        elif not check.ok:
+        elif check.blocking:
             failure = ET.SubElement(case, "failure", message=check.detail)
             failure.text = f"{check.name}: {check.detail}"
+        elif check.failed:
+            ET.SubElement(case, "system-out").text = f"advisory check failed: {check.detail}"
         else:
             ET.SubElement(case, "system-out").text = check.detail
     ET.indent(root)

@@ -14,6 +14,7 @@ import typer
 from devenv.errors import ConfigError, DevenvError, Interrupted, ReadinessError
 
 if TYPE_CHECKING:
+    from devenv.model import CheckResult
     from devenv.stack import Options
 
 app = typer.Typer(
@@ -219,26 +220,34 @@ def status(
     show_secrets: SecretsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show each service: provider, state, health, image and URL."""
+    """Show each service: provider, state, health, image and URL. Exits 1 if one is unhealthy."""
     from devenv import app as core
 
     options = _options(project, profile, sets)
     if not show_secrets:
         _remember_secrets(options)
     data = core.status(options, show_secrets=show_secrets)
+    unhealthy = [s for s in data["services"] if not s["healthy"]]
     if as_json:
         _emit_json(data)
-        return
-    rows = [("SERVICE", "PROVIDER", "STATE", "HEALTHY", "URL")]
-    for s in data["services"]:
-        rows.append(
-            (s["name"], s["provider"], s["state"], "yes" if s["healthy"] else "no", s["url"])
-        )
-    _emit(f"project {data['project']}, profile {data['profile']}")
-    _emit(_table(rows))
-    for s in data["services"]:
-        if not s["healthy"] and s["detail"]:
-            _emit(f"  {s['name']}: {s['detail']}")
+    else:
+        rows = [("SERVICE", "PROVIDER", "STATE", "HEALTHY", "URL")]
+        for s in data["services"]:
+            rows.append(
+                (s["name"], s["provider"], s["state"], "yes" if s["healthy"] else "no", s["url"])
+            )
+        _emit(f"project {data['project']}, profile {data['profile']}")
+        _emit(_table(rows))
+        for s in unhealthy:
+            if s["detail"]:
+                _emit(f"  {s['name']}: {s['detail']}")
+    if unhealthy:
+        from devenv.errors import UnhealthyError
+
+        first = unhealthy[0]
+        said = f"{first['name']}: {first['detail'] or first['state']}"
+        more = f" (and {len(unhealthy) - 1} more)" if len(unhealthy) > 1 else ""
+        raise UnhealthyError(said + more, hint="`devenv up` starts what is missing")
 
 
 def _table(rows: Sequence[Sequence[str]]) -> str:
@@ -275,7 +284,9 @@ def check(
         bool, typer.Option("--scaffold/--no-scaffold", help="Also run cargo check/fmt/clippy.")
     ] = False,
 ) -> None:
-    """Smoke-test the running stack against the backend contract. Exit 0 only if all pass."""
+    """Smoke-test the running stack against the backend contract.
+
+    Exits 1 when a required check fails; advisory failures are listed and exit 0."""
     from devenv import app as core
     from devenv.errors import ChecksFailedError
 
@@ -286,23 +297,59 @@ def check(
         from devenv.checks.junit import write_junit
 
         write_junit(junit, results)
-    failed = [c for c in results if not c.ok and not c.skipped]
+    failed = [c for c in results if c.blocking]
+    advisory = [c for c in results if c.failed and not c.blocking]
     if as_json:
         _emit_json(
             {
                 "schema_version": core.SCHEMA_VERSION,
                 "profile": stack.profile.name,
                 "ok": not failed,
+                "failed": [c.id for c in failed],
+                "advisory_failed": [c.id for c in advisory],
                 "checks": [c.__dict__ for c in results],
             }
         )
     else:
         for c in results:
-            mark = "skip" if c.skipped else ("ok" if c.ok else "FAIL")
-            _emit(f"{mark:<5} {c.id:<26} {c.detail}")
-        _emit(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+            _emit(_check_line(c))
+        _emit(_check_summary(results))
     if failed:
-        raise ChecksFailedError(f"{len(failed)} check(s) failed: {', '.join(c.id for c in failed)}")
+        raise ChecksFailedError(_failure_line(failed))
+
+
+def _check_line(c: CheckResult) -> str:
+    if c.skipped:
+        mark, detail = "skip", f"({c.cause} failed)" if c.cause else c.detail
+    elif c.ok:
+        mark, detail = "ok", c.detail
+    else:
+        mark, detail = ("FAIL", c.detail) if c.level == "required" else ("warn", c.detail)
+    return f"{mark:<5} {c.id:<27} {detail}"
+
+
+def _check_summary(results: Sequence[CheckResult]) -> str:
+    passed = sum(1 for c in results if c.ok and not c.skipped)
+    failed = sum(1 for c in results if c.blocking)
+    parts = [f"{passed} passed", f"{failed} failed"]
+    advisory = sum(1 for c in results if c.failed and not c.blocking)
+    if advisory:
+        parts.append(f"{advisory} advisory failed (blocks nothing)")
+    caused = sum(1 for c in results if c.cause)
+    plain = sum(1 for c in results if c.skipped) - caused
+    if caused:
+        causes = ", ".join(dict.fromkeys(c.cause for c in results if c.cause))
+        parts.append(f"{caused} skipped because {causes} failed")
+    if plain:
+        parts.append(f"{plain} skipped")
+    return ", ".join(parts)
+
+
+def _failure_line(failed: Sequence[CheckResult]) -> str:
+    """The root causes first: a dead service explains the checks skipped behind it."""
+    first = failed[0]
+    more = f" (and {len(failed) - 1} more: {', '.join(c.id for c in failed[1:])})"
+    return f"{first.id}: {first.detail}" + (more if len(failed) > 1 else "")
 
 
 @app.command()
@@ -315,8 +362,16 @@ def report(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
     registry: Annotated[Path | None, typer.Option(help="Phase registry TOML file.")] = None,
     scaffold: Annotated[bool, typer.Option("--scaffold/--no-scaffold")] = False,
+    exit_zero: Annotated[
+        bool,
+        typer.Option(
+            "--exit-zero", help="Exit 0 even when a required check failed or a phase regressed."
+        ),
+    ] = False,
 ) -> None:
-    """Which phases can proceed locally and in production, from checks run now."""
+    """Which phases can proceed locally and in production, from checks run now.
+
+    Exits 1 when a required check failed or a phase marked complete regressed."""
     from devenv import app as core
 
     options = _options(project, profile, sets)
@@ -327,12 +382,23 @@ def report(
         raise ConfigError(
             f"unknown format {fmt!r}", key="--format", hint="use table, json or markdown"
         )
-    text = core.render_report(options, fmt=fmt, registry=registry, scaffold=scaffold)
+    result = core.render_report(options, fmt=fmt, registry=registry, scaffold=scaffold)
     if output is not None:
-        output.write_text(_redact(text).rstrip("\n") + "\n", encoding="utf-8")
+        output.write_text(_redact(result.text).rstrip("\n") + "\n", encoding="utf-8")
         progress(f"wrote {output}")
     else:
-        _emit(text)
+        _emit(result.text)
+    if (result.failed or result.regressed) and not exit_zero:
+        from devenv.errors import ChecksFailedError
+
+        said = []
+        if result.failed:
+            said.append(f"required checks failed: {', '.join(result.failed)}")
+        if result.regressed:
+            said.append(f"regressed: phase {', '.join(result.regressed)}")
+        raise ChecksFailedError(
+            "; ".join(said), hint="see the report; --exit-zero exits 0 after writing it"
+        )
 
 
 @app.command("config")

@@ -54,11 +54,12 @@ SERVICE_CHECKS: Mapping[str, str] = MappingProxyType(
 RUNNING_CHECKS: Mapping[str, str] = MappingProxyType(
     {"postgres": POSTGRES_RUNNING, "objectstore": OBJECTSTORE_RUNNING, "backend": BACKEND_RUNNING}
 )
-# The services each readiness check talks to (contract checks say theirs in the contract file).
+# The services whose absence explains a readiness check's failure (contract checks say theirs
+# in the contract file). The backend applies the migrations at start.
 SERVICE_CHECK_NEEDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         POSTGRES_READY: ("postgres",),
-        POSTGRES_MIGRATIONS: ("postgres",),
+        POSTGRES_MIGRATIONS: ("postgres", "backend"),
         OBJECTSTORE_READY: ("objectstore",),
         BACKEND_HEALTH: ("backend",),
     }

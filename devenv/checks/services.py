@@ -164,10 +164,14 @@ def apply_root_causes(
     needs: Mapping[str, Sequence[str]],
     running: Mapping[str, CheckResult],
 ) -> list[CheckResult]:
-    """Replace the result of every check whose needed service is down by a skip naming it."""
+    """Replace each failed check whose needed service is down by a skip naming that cause.
+
+    A check that passed keeps its result: evidence is evidence, even beside a dead service
+    (migrations applied before the backend died are still applied).
+    """
     out: list[CheckResult] = []
     for result in results:
-        cause = root_cause(needs.get(result.id, ()), running)
+        cause = None if result.ok else root_cause(needs.get(result.id, ()), running)
         out.append(
             result if cause is None else skipped_by(result.id, result.name, result.level, cause)
         )

@@ -71,7 +71,11 @@ class Stack:
         return self.cli("up", *args)
 
     def status(self, *args: str) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.cli("status", "--json", *args).stdout)
+        """`status --json`, whose exit code must say whether every service is healthy."""
+        proc = self.cli("status", "--json", *args, check=False)
+        data: dict[str, Any] = json.loads(proc.stdout)
+        healthy = all(s["healthy"] for s in data["services"])
+        assert proc.returncode == (0 if healthy else 1), (proc.returncode, proc.stderr)
         return data
 
     def service(self, name: str, *args: str) -> dict[str, Any]:
@@ -138,6 +142,7 @@ def copy_project(dest: Path) -> Path:
     (dest / "compose" / "images").symlink_to(REPO / "compose" / "images")
     (dest / "backend").symlink_to(REPO / "backend")
     shutil.copytree(REPO / "profiles", dest / "profiles")
+    shutil.copytree(REPO / "contracts", dest / "contracts")
     return dest
 
 

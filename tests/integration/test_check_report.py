@@ -1,5 +1,6 @@
 """`devenv check` and `devenv report` against real stacks: the healthy shared stack, the bypass
-switched off, a backend without storage, and a profile whose Postgres is an external server."""
+switched off, a backend without storage, a backend that exits at start, and a profile whose
+Postgres is an external server."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def _by_id(checks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {c["id"]: c for c in checks}
 
 
-def _report(stack: Stack, *args: str) -> dict[str, Any]:
-    proc = stack.cli("report", "--json", *args, timeout=300)
+def _report(stack: Stack, *args: str, expect_rc: int = 0) -> dict[str, Any]:
+    proc = stack.cli("report", "--json", *args, check=False, timeout=300)
+    assert proc.returncode == expect_rc, f"rc {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     data: dict[str, Any] = json.loads(proc.stdout)
     return data
 
@@ -70,11 +72,17 @@ def test_check_json_and_junit_all_pass(shared_stack: Stack, tmp_path: Path) -> N
         assert wanted in checks, f"{wanted} missing from {sorted(checks)}"
     bad = {c["id"]: c["detail"] for c in data["checks"] if not c["ok"] or c["skipped"]}
     assert not bad, bad
-    assert (
-        "blob" in checks[ids.BLOB_ROUNDTRIP]["detail"]
-        or "bytes" in (checks[ids.BLOB_ROUNDTRIP]["detail"])
+    assert data["failed"] == data["advisory_failed"] == []
+    # the reference backend is held to the strict contract: nothing is advisory for it
+    assert {c["level"] for c in data["checks"]} == {"required"}
+    blob = checks[ids.BLOB_ROUNDTRIP]["detail"]
+    assert blob.startswith("POST /api/blobs/upload 200 or 201"), blob
+    assert "object in the bucket" in blob
+    assert "object gone from the bucket" in blob
+    assert checks[ids.ROUTE_AUTH_SESSION]["detail"].startswith(
+        "GET /auth/session 200: user.id = ${dev_user_id}"
     )
-    assert checks[ids.ROUTE_AUTH_SESSION]["detail"].startswith("dev user")
+    assert checks[ids.BACKEND_RUNNING]["detail"] == "container running"
 
     root = ET.parse(junit).getroot()  # noqa: S314 - written just now by devenv itself
     assert root.tag == "testsuite"
@@ -103,9 +111,10 @@ def test_check_with_scaffold_runs_cargo_on_the_backend(shared_stack: Stack) -> N
 
 def test_report_json_matches_the_seed_checkpoint(shared_stack: Stack) -> None:
     report = _report(shared_stack)
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert report["profile"] == "local"
     assert report["summary"]["failed"] == 0
+    assert report["summary"]["regressed"] == []
 
     p11 = _phase(report, "11")
     assert p11["local"] == "can-proceed", p11
@@ -181,7 +190,7 @@ def test_check_passes_with_the_bypass_off(make_stack: Callable[..., Stack]) -> N
     checks = _by_id(data["checks"])
     failed = {i: c["detail"] for i, c in checks.items() if not c["ok"]}
     assert not failed, failed
-    assert "user null" in checks[ids.ROUTE_AUTH_SESSION]["detail"]
+    assert "user is null" in checks[ids.ROUTE_AUTH_SESSION]["detail"]
     assert "401" in checks[ids.ROUTE_API]["detail"]
     assert "401" in checks[ids.ROUTE_ADMIN]["detail"]
     # what cannot be verified without a session is skipped, and says so
@@ -228,7 +237,7 @@ def test_backend_without_storage_fails_blob_roundtrip_and_blocks_phase_14(
     failed = sorted(i for i, c in checks.items() if not c["ok"])
     assert failed == [ids.BLOB_ROUNDTRIP], failed
 
-    report = _report(stack)
+    report = _report(stack, expect_rc=1)
     p14 = _phase(report, "14")
     assert p14["local"] == "blocked", p14
     assert ids.BLOB_ROUNDTRIP in p14["blocked_by"]["local"]
@@ -239,6 +248,74 @@ def test_backend_without_storage_fails_blob_roundtrip_and_blocks_phase_14(
     assert "14" in _phase(report, "17")["blocked_by"]["local"]
     actions = {a["action"]: a for a in report["can_proceed_now"]}
     assert actions["Implement the R2 client against a local S3 stand-in"]["status"] == "blocked"
+
+
+# --- a backend that exits at start ----------------------------------------------------------
+
+PLACEHOLDER_URL = "postgres://localhost/ignition"
+
+
+def test_backend_exiting_at_start_is_one_root_cause_in_status_check_and_report(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    root = copy_project(tmp_path / "project")
+    compose = root / "compose" / "compose.yaml"
+    text = compose.read_text(encoding="utf-8")
+    wanted = "DATABASE_URL: ${DATABASE_URL:-postgres://ignition:ignition@127.0.0.1:5432/ignition}"
+    assert text.count(wanted) == 1
+    # the placeholder URL both backends refuse at start
+    compose.write_text(text.replace(wanted, f"DATABASE_URL: {PLACEHOLDER_URL}"), encoding="utf-8")
+    stack = make_stack(root)
+    up = stack.cli("up", "--timeout", "60", check=False, timeout=300)
+    assert up.returncode == 7, up.stderr
+    assert stack.container("backend").status == "exited"
+
+    status = stack.cli("status", check=False)
+    assert status.returncode == 1, status.stdout + status.stderr
+    cause = next(line for line in status.stdout.splitlines() if line.startswith("  backend: "))
+    assert cause.startswith("  backend: backend exited with code "), status.stdout
+    assert "DATABASE_URL" in cause  # the backend's own first error line, not a probe's
+    assert status.stderr.startswith("Unhealthy: backend: backend exited with code "), status.stderr
+    assert "Traceback" not in status.stderr
+    assert stack.status()["services"][0]["healthy"] is True  # postgres itself is fine
+
+    check = stack.cli("check", check=False, timeout=300)
+    assert check.returncode == 1, check.stdout + check.stderr
+    lines = check.stdout.splitlines()
+    root_cause = next(line for line in lines if line.startswith("FAIL"))
+    assert root_cause.split()[1] == ids.BACKEND_RUNNING, check.stdout
+    assert "DATABASE_URL" in root_cause
+    assert [line for line in lines if line.startswith("FAIL")] == [root_cause]
+    assert "Connection refused" not in check.stdout
+    for cid in ids.CONTRACT_CHECKS:
+        line = next(line for line in lines if line.split()[1] == cid)
+        assert line.split()[0] == "skip", line
+        assert line.endswith("(backend.running failed)"), line
+    assert check.stderr.strip().startswith("Checks failed: backend.running: backend exited with")
+
+    data = _check(stack, expect_rc=1)
+    assert data["failed"] == [ids.BACKEND_RUNNING]
+    skipped = [c for c in data["checks"] if c["skipped"]]
+    assert {c["cause"] for c in skipped} == {ids.BACKEND_RUNNING}
+    assert {c["id"] for c in skipped} >= {ids.BACKEND_HEALTH, *ids.CONTRACT_CHECKS}
+
+    report = _report(stack, expect_rc=1)
+    assert report["summary"]["regressed"] == ["08"]
+    p08 = _phase(report, "08")
+    assert (p08["local"], p08["blocked_by"]["local"]) == ("regressed", [ids.BACKEND_RUNNING])
+    for phase_id in ("11", "14", "17"):
+        blocked = _phase(report, phase_id)["blocked_by"]["local"]
+        assert ids.BACKEND_RUNNING in blocked, (phase_id, blocked)
+        assert not set(blocked) & set(ids.CONTRACT_CHECKS), (phase_id, blocked)
+
+    table = stack.cli("report", check=False, timeout=300)
+    assert table.returncode == 1
+    row = next(line for line in table.stdout.splitlines() if line.startswith("  08 Backend"))
+    assert "✗ regressed" in row, row
+    out = tmp_path / "checkpoint.md"
+    doc = stack.cli("report", "--format", "markdown", "-o", str(out), "--exit-zero", timeout=300)
+    assert doc.returncode == 0
+    assert "| 08 - Backend scaffold | 🟠 Regressed (backend.running) |" in out.read_text("utf-8")
 
 
 # --- an external Postgres -----------------------------------------------------------------
@@ -325,7 +402,7 @@ def test_external_postgres_resolves_later_001(
     assert not failed, failed
     # a protected provider turns the dev bypass off: no session, no blob round trip
     assert checks[ids.BLOB_ROUNDTRIP]["skipped"] is protected
-    assert ("user null" in checks[ids.ROUTE_AUTH_SESSION]["detail"]) is protected
+    assert ("user is null" in checks[ids.ROUTE_AUTH_SESSION]["detail"]) is protected
     with psycopg.connect(external_postgres, connect_timeout=10) as conn:
         seeded = conn.execute("SELECT count(*) FROM users WHERE email = 'dev@localhost'").fetchone()
     assert seeded is not None
@@ -334,7 +411,7 @@ def test_external_postgres_resolves_later_001(
     assert later["resolved"] is True, later
     assert later["by"] is not None
     assert "t-external" in later["by"]
-    assert "postgres.ready" in later["by"]
+    assert "postgres.running, postgres.ready" in later["by"]
 
     p11 = _phase(report, "11")
     assert "LATER-001" not in p11["blocked_by"]["production"], p11

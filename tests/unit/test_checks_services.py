@@ -151,14 +151,17 @@ def test_root_cause_prefers_the_dependency() -> None:
     assert root_cause(("objectstore",), running) is None
 
 
-def test_readiness_checks_are_replaced_by_their_root_cause() -> None:
+def test_failed_readiness_checks_are_replaced_by_their_root_cause() -> None:
     ready = [
         CheckResult(ids.POSTGRES_READY, "pg", True, "SELECT 1 ok"),
         CheckResult(ids.BACKEND_HEALTH, "be", False, "connection refused"),
         CheckResult("route.other", "x", False, "not a readiness check"),
+        CheckResult(ids.POSTGRES_MIGRATIONS, "m", False, 'relation "_sqlx_migrations" missing'),
     ]
     out = apply_root_causes(ready, ids.SERVICE_CHECK_NEEDS, _running(backend="backend exited"))
     assert out[0] == ready[0]
+    # no migrations because the backend, which applies them, never started
+    assert (out[3].skipped, out[3].cause) == (True, ids.BACKEND_RUNNING)
     assert out[1] == CheckResult(
         ids.BACKEND_HEALTH,
         "be",
@@ -168,3 +171,9 @@ def test_readiness_checks_are_replaced_by_their_root_cause() -> None:
         cause=ids.BACKEND_RUNNING,
     )
     assert out[2] == ready[2]
+
+
+def test_a_passing_check_keeps_its_evidence_beside_a_dead_service() -> None:
+    applied = CheckResult(ids.POSTGRES_MIGRATIONS, "m", True, "2 applied")
+    running = _running(backend="backend exited")
+    assert apply_root_causes([applied], ids.SERVICE_CHECK_NEEDS, running) == [applied]

@@ -89,8 +89,10 @@ fn multipart_error(e: MultipartError) -> ApiError {
     }
 }
 
+/// Blob ids are UUIDs; anything else names no blob, so it is a 404 like an unknown id.
 fn parse_id(raw: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::validation(format!("invalid blob id {raw:?}")))
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::not_found(format!("blob {raw:?} not found (ids are UUIDs)")))
 }
 
 /// Strips what must not reach a header or a log: control characters and path parts.

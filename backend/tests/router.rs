@@ -368,6 +368,26 @@ async fn blob_routes_without_storage_are_503() {
 }
 
 #[tokio::test]
+async fn ids_that_are_not_uuids_are_404() {
+    let s = state(&[("AUTH_DEV_BYPASS", "true")]);
+    for mount in ["/api/blobs", "/blobs"] {
+        for suffix in ["", "/info", "/download-url"] {
+            let uri = format!("{mount}/not-a-blob{suffix}");
+            let (resp, body) = send(&s, get(&uri, "localhost:8080")).await;
+            assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{uri}");
+            assert_eq!(body["error"], "not_found", "{uri}");
+        }
+        let req = Request::delete(format!("{mount}/not-a-blob"))
+            .header(header::HOST, "localhost:8080")
+            .header(header::ORIGIN, "http://localhost:3000")
+            .body(Body::empty())
+            .unwrap();
+        let (resp, _) = send(&s, req).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{mount}");
+    }
+}
+
+#[tokio::test]
 async fn providers_empty_without_oauth() {
     let s = state(&[]);
     let (resp, body) = send(&s, get("/auth/providers", "localhost")).await;

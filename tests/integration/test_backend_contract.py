@@ -371,6 +371,14 @@ def test_old_blob_routes_are_gone(api: httpx.Client) -> None:
     assert api.get(f"/api/blobs/{uuid.uuid4()}/presign").status_code == 404
 
 
+def test_unknown_blob_ids_are_404(api: httpx.Client) -> None:
+    for blob_id in (str(uuid.uuid4()), "not-a-blob"):
+        for mount in ("/api/blobs", "/blobs"):
+            for suffix in ("", "/info", "/download-url"):
+                _error(api.get(f"{mount}/{blob_id}{suffix}"), 404, "not_found")
+            _error(api.delete(f"{mount}/{blob_id}", headers=ORIGIN), 404, "not_found")
+
+
 def test_blob_routes_answer_503_without__STACK_STORAGE__(shared_stack: Stack) -> None:
     import docker
 

@@ -1,4 +1,5 @@
-//! `/api/blobs`: per-user files in object storage, metadata in the `blobs` table.
+//! Blob routes, mounted at `/api/blobs` and `/blobs`: per-user files in object storage,
+//! metadata in the `blobs` table.
 
 use std::time::Duration;
 
@@ -19,20 +20,22 @@ use crate::state::AppState;
 use crate::storage::{Storage, StorageError, extension_for, object_key, valid_category};
 
 pub const DEFAULT_CATEGORY: &str = "files";
-/// Upload size limit for `POST /api/blobs` (the whole multipart body).
+/// Upload size limit for `POST .../upload` (the whole multipart body).
 pub const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
-pub const DEFAULT_PRESIGN_SECS: u64 = 900;
-/// SigV4 presigned URLs live at most seven days.
-pub const MAX_PRESIGN_SECS: u64 = 7 * 24 * 3600;
+/// Lifetime of the presigned upload and download URLs (five minutes, as the real service).
+pub const PRESIGN_SECS: u64 = 300;
+/// Where the blob routes are mounted; both serve the same handlers.
+pub const MOUNTS: &[&str] = &["/api/blobs", "/blobs"];
 
+/// A blob as every route shows it (upload, info, list).
 #[derive(Debug, Clone, Serialize)]
 pub struct BlobInfo {
     pub id: Uuid,
     pub key: String,
     pub category: String,
     pub filename: Option<String>,
-    pub content_type: String,
-    pub size: i64,
+    pub mime_type: String,
+    pub size_bytes: i64,
     pub created_at: Timestamp,
     pub url: String,
 }
@@ -46,8 +49,8 @@ fn blob_from_row(r: &tokio_postgres::Row) -> BlobInfo {
         key: r.get(1),
         category: r.get(2),
         filename: r.get(3),
-        content_type: r.get(4),
-        size: r.get(5),
+        mime_type: r.get(4),
+        size_bytes: r.get(5),
         created_at: r.get(6),
         url: format!("/api/blobs/{id}"),
     }
@@ -86,8 +89,10 @@ fn multipart_error(e: MultipartError) -> ApiError {
     }
 }
 
+/// Blob ids are UUIDs; anything else names no blob, so it is a 404 like an unknown id.
 fn parse_id(raw: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::validation(format!("invalid blob id {raw:?}")))
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::not_found(format!("blob {raw:?} not found (ids are UUIDs)")))
 }
 
 /// Strips what must not reach a header or a log: control characters and path parts.
@@ -102,6 +107,52 @@ pub fn clean_filename(name: &str) -> Option<String> {
     (!cleaned.is_empty()).then_some(cleaned)
 }
 
+/// `type/subtype` (parameters allowed) that can travel as a `Content-Type` header.
+pub fn valid_mime_type(m: &str) -> bool {
+    let essence = m.split(';').next().unwrap_or_default().trim();
+    match essence.split_once('/') {
+        Some((t, s)) => {
+            !t.is_empty()
+                && !s.is_empty()
+                && !s.contains('/')
+                && essence.bytes().all(|b| b.is_ascii_graphic())
+                && HeaderValue::from_str(m).is_ok()
+        }
+        None => false,
+    }
+}
+
+/// A category from the caller, or the default; 422 when it cannot be a key segment.
+fn category_or_default(c: Option<String>) -> ApiResult<String> {
+    match c.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()) {
+        None => Ok(DEFAULT_CATEGORY.to_string()),
+        Some(c) if valid_category(&c) => Ok(c),
+        Some(c) => Err(ApiError::validation(format!(
+            "category {c:?} must be 1-64 characters of a-z, 0-9, '-' or '_'"
+        ))),
+    }
+}
+
+/// The optional `metadata` part of an upload: a JSON object. `category` is the only key
+/// the reference backend uses; others are accepted and ignored.
+#[derive(Debug, Default, Deserialize)]
+pub struct UploadMetadata {
+    pub category: Option<String>,
+}
+
+pub fn parse_metadata(raw: &str) -> ApiResult<UploadMetadata> {
+    if raw.trim().is_empty() {
+        return Ok(UploadMetadata::default());
+    }
+    let value: Value = serde_json::from_str(raw)
+        .map_err(|e| ApiError::validation(format!("`metadata` is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::validation("`metadata` must be a JSON object"));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::validation(format!("`metadata` is invalid: {e}")))
+}
+
 async fn load_blob(state: &AppState, user: Uuid, id: Uuid) -> ApiResult<BlobInfo> {
     let client = state.pool.get().await?;
     let sql = format!("SELECT {BLOB_COLUMNS} FROM blobs WHERE id = $1 AND user_id = $2");
@@ -111,15 +162,15 @@ async fn load_blob(state: &AppState, user: Uuid, id: Uuid) -> ApiResult<BlobInfo
         .ok_or_else(|| ApiError::not_found(format!("blob {id} not found")))
 }
 
-/// `POST /api/blobs`: multipart with a `file` field and an optional `category` field.
+/// `POST .../upload`: multipart with a `file` part and an optional `metadata` part (JSON).
 pub async fn upload(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     mut multipart: Multipart,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<BlobInfo>> {
     let storage = storage(&state)?;
     let mut file: Option<(Option<String>, Option<String>, Bytes)> = None;
-    let mut category: Option<String> = None;
+    let mut metadata = UploadMetadata::default();
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
             Some("file") => {
@@ -128,32 +179,17 @@ pub async fn upload(
                 let data = field.bytes().await.map_err(multipart_error)?;
                 file = Some((filename, ct, data));
             }
-            Some("category") => {
-                category = Some(
-                    field
-                        .text()
-                        .await
-                        .map_err(multipart_error)?
-                        .trim()
-                        .to_string(),
-                );
+            Some("metadata") => {
+                metadata = parse_metadata(&field.text().await.map_err(multipart_error)?)?;
             }
             _ => {}
         }
     }
     let (filename, content_type, data) =
         file.ok_or_else(|| ApiError::validation("multipart field `file` is required"))?;
-    let category = match category.filter(|c| !c.is_empty()) {
-        None => DEFAULT_CATEGORY.to_string(),
-        Some(c) if valid_category(&c) => c,
-        Some(c) => {
-            return Err(ApiError::validation(format!(
-                "category {c:?} must be 1-64 characters of a-z, 0-9, '-' or '_'"
-            )));
-        }
-    };
+    let category = category_or_default(metadata.category)?;
     let content_type = content_type
-        .filter(|c| HeaderValue::from_str(c).is_ok())
+        .filter(|c| valid_mime_type(c))
         .unwrap_or_else(|| "application/octet-stream".to_string());
     let id = Uuid::new_v4();
     let key = object_key(
@@ -208,7 +244,7 @@ pub async fn upload(
     };
     let blob = blob_from_row(&row);
     tracing::info!(blob_id = %blob.id, key = %blob.key, size, "blob uploaded");
-    Ok((StatusCode::CREATED, Json(blob)).into_response())
+    Ok(Json(blob))
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,7 +254,7 @@ pub struct ListQuery {
     pub offset: Option<i64>,
 }
 
-/// `GET /api/blobs`: the caller's blobs, newest first.
+/// `GET .../` (and without the slash): the caller's blobs, newest first.
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -245,7 +281,7 @@ pub async fn list(
     Ok(Json(json!({ "count": blobs.len(), "blobs": blobs })))
 }
 
-/// `GET /api/blobs/usage`: count and total bytes of the caller's blobs.
+/// `GET .../usage`: count and total bytes of the caller's blobs.
 pub async fn usage(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -263,7 +299,7 @@ pub async fn usage(
     Ok(Json(json!({ "count": count, "total_bytes": total })))
 }
 
-/// `GET /api/blobs/{id}`: the bytes.
+/// `GET .../{id}`: the bytes.
 pub async fn download(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -277,7 +313,7 @@ pub async fn download(
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(&blob.content_type)
+        HeaderValue::from_str(&blob.mime_type)
             .unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
     if let Some(name) = blob.filename.as_deref()
@@ -292,7 +328,7 @@ pub async fn download(
     Ok(resp)
 }
 
-/// `GET /api/blobs/{id}/info`: the metadata.
+/// `GET .../{id}/info`: the metadata.
 pub async fn info(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -303,7 +339,7 @@ pub async fn info(
     load_blob(&state, user.id, id).await.map(Json)
 }
 
-/// `DELETE /api/blobs/{id}`: removes the object, then the row.
+/// `DELETE .../{id}`: removes the object, then the row.
 pub async fn delete(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -324,16 +360,6 @@ pub async fn delete(
     Ok(Json(json!({ "deleted": true, "id": id })))
 }
 
-fn expiry(requested: Option<u64>) -> ApiResult<u64> {
-    let secs = requested.unwrap_or(DEFAULT_PRESIGN_SECS);
-    if !(1..=MAX_PRESIGN_SECS).contains(&secs) {
-        return Err(ApiError::validation(format!(
-            "expires_in must be between 1 and {MAX_PRESIGN_SECS} seconds"
-        )));
-    }
-    Ok(secs)
-}
-
 fn expires_at(secs: u64) -> String {
     Timestamp::now()
         .checked_add(jiff::SignedDuration::from_secs(secs as i64))
@@ -341,39 +367,43 @@ fn expires_at(secs: u64) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct PresignUploadRequest {
-    pub filename: Option<String>,
-    pub content_type: Option<String>,
+#[derive(Debug, Deserialize)]
+pub struct UploadUrlRequest {
+    pub filename: String,
+    pub mime_type: String,
     pub category: Option<String>,
-    pub expires_in: Option<u64>,
 }
 
-/// `POST /api/blobs/presign/upload`: a URL the client PUTs the bytes to directly. The key
-/// is reserved under the caller's prefix; no `blobs` row is written for it.
-pub async fn presign_upload(
+/// The JSON body of `POST .../upload-url`, with every problem as one 422 message.
+pub fn parse_upload_url_request(body: &[u8]) -> ApiResult<UploadUrlRequest> {
+    let req: UploadUrlRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::validation(format!(
+            "body must be JSON {{\"filename\": ..., \"mime_type\": ...}}: {e}"
+        ))
+    })?;
+    if clean_filename(&req.filename).is_none() {
+        return Err(ApiError::validation("`filename` must not be empty"));
+    }
+    if !valid_mime_type(&req.mime_type) {
+        return Err(ApiError::validation(format!(
+            "`mime_type` {:?} is not a type/subtype such as text/plain",
+            req.mime_type
+        )));
+    }
+    Ok(req)
+}
+
+/// `POST .../upload-url`: a URL the client PUTs the bytes to directly (five minutes). The
+/// key is reserved under the caller's prefix; no `blobs` row is written for it.
+pub async fn upload_url(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let storage = storage(&state)?;
-    let req: PresignUploadRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        PresignUploadRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::validation(format!("invalid JSON body: {e}")))?
-    };
-    let category = req
-        .category
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| DEFAULT_CATEGORY.to_string());
-    if !valid_category(&category) {
-        return Err(ApiError::validation(format!(
-            "category {category:?} must be 1-64 characters of a-z, 0-9, '-' or '_'"
-        )));
-    }
-    let secs = expiry(req.expires_in)?;
-    let filename = req.filename.as_deref().and_then(clean_filename);
+    let req = parse_upload_url_request(&body)?;
+    let category = category_or_default(req.category)?;
+    let filename = clean_filename(&req.filename);
     let id = Uuid::new_v4();
     let key = object_key(
         &user.id,
@@ -381,46 +411,36 @@ pub async fn presign_upload(
         &id,
         &extension_for(filename.as_deref()),
     );
-    let url = storage.presign_put(&key, Duration::from_secs(secs));
-    let mut headers = serde_json::Map::new();
-    if let Some(ct) = req.content_type.filter(|c| !c.is_empty()) {
-        headers.insert("content-type".into(), Value::String(ct));
-    }
+    let url = storage.presign_put(&key, Duration::from_secs(PRESIGN_SECS));
     Ok(Json(json!({
-        "id": id,
-        "key": key,
         "url": url.as_str(),
         "method": "PUT",
-        "headers": headers,
-        "expires_in": secs,
-        "expires_at": expires_at(secs),
+        "expires_at": expires_at(PRESIGN_SECS),
+        "expires_in": PRESIGN_SECS,
+        "headers": { "content-type": req.mime_type },
+        "id": id,
+        "key": key,
     })))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct PresignQuery {
-    pub expires_in: Option<u64>,
-}
-
-/// `GET /api/blobs/{id}/presign`: a URL that downloads the blob without a session.
-pub async fn presign_download(
+/// `GET .../{id}/download-url`: a URL that downloads the blob without a session (five
+/// minutes).
+pub async fn download_url(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
-    Query(q): Query<PresignQuery>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let storage = storage(&state)?;
-    let secs = expiry(q.expires_in)?;
     let blob = load_blob(&state, user.id, id).await?;
-    let url = storage.presign_get(&blob.key, Duration::from_secs(secs));
+    let url = storage.presign_get(&blob.key, Duration::from_secs(PRESIGN_SECS));
     Ok(Json(json!({
-        "id": blob.id,
-        "key": blob.key,
         "url": url.as_str(),
         "method": "GET",
-        "expires_in": secs,
-        "expires_at": expires_at(secs),
+        "expires_at": expires_at(PRESIGN_SECS),
+        "expires_in": PRESIGN_SECS,
+        "id": blob.id,
+        "key": blob.key,
     })))
 }
 
@@ -441,10 +461,64 @@ mod tests {
     }
 
     #[test]
-    fn presign_expiry_bounds() {
-        assert_eq!(expiry(None).unwrap(), DEFAULT_PRESIGN_SECS);
-        assert_eq!(expiry(Some(60)).unwrap(), 60);
-        assert!(expiry(Some(0)).is_err());
-        assert!(expiry(Some(MAX_PRESIGN_SECS + 1)).is_err());
+    fn mime_types() {
+        for ok in ["text/plain", "image/png", "text/plain; charset=utf-8"] {
+            assert!(valid_mime_type(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "text",
+            "text/",
+            "/plain",
+            "a/b/c",
+            "text/pl ain",
+            "t\n/x",
+        ] {
+            assert!(!valid_mime_type(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn upload_metadata() {
+        assert!(parse_metadata("").unwrap().category.is_none());
+        assert!(parse_metadata("{}").unwrap().category.is_none());
+        let m = parse_metadata(r#"{"category":"avatars","note":"ignored"}"#).unwrap();
+        assert_eq!(m.category.as_deref(), Some("avatars"));
+        for bad in ["not json", "[1]", r#"{"category":3}"#] {
+            let e = parse_metadata(bad).unwrap_err();
+            assert_eq!(e.code(), "validation_error", "{bad}");
+        }
+        assert_eq!(category_or_default(None).unwrap(), DEFAULT_CATEGORY);
+        assert_eq!(
+            category_or_default(Some(" ".into())).unwrap(),
+            DEFAULT_CATEGORY
+        );
+        assert!(category_or_default(Some("../etc".into())).is_err());
+    }
+
+    #[test]
+    fn upload_url_body() {
+        let r =
+            parse_upload_url_request(br#"{"filename":"a.txt","mime_type":"text/plain"}"#).unwrap();
+        assert_eq!(
+            (r.filename.as_str(), r.mime_type.as_str()),
+            ("a.txt", "text/plain")
+        );
+        for bad in [
+            &b""[..],
+            b"{}",
+            br#"{"filename":"a.txt"}"#,
+            br#"{"mime_type":"text/plain"}"#,
+            br#"{"filename":" ","mime_type":"text/plain"}"#,
+            br#"{"filename":"a.txt","mime_type":"plain"}"#,
+        ] {
+            let e = parse_upload_url_request(bad).unwrap_err();
+            assert_eq!(
+                e.code(),
+                "validation_error",
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

@@ -22,9 +22,31 @@ use axum::routing::{get, post};
 pub use crate::config::Config;
 pub use crate::state::AppState;
 
+/// The blob routes under `prefix` (mounted twice: `/api/blobs` and `/blobs`).
+fn blob_routes(router: Router<AppState>, prefix: &str) -> Router<AppState> {
+    router
+        .route(prefix, get(blobs::list))
+        .route(&format!("{prefix}/"), get(blobs::list))
+        .route(
+            &format!("{prefix}/upload"),
+            post(blobs::upload).layer(DefaultBodyLimit::max(blobs::MAX_UPLOAD_BYTES)),
+        )
+        .route(&format!("{prefix}/upload-url"), post(blobs::upload_url))
+        .route(&format!("{prefix}/usage"), get(blobs::usage))
+        .route(
+            &format!("{prefix}/{{id}}"),
+            get(blobs::download).delete(blobs::delete),
+        )
+        .route(&format!("{prefix}/{{id}}/info"), get(blobs::info))
+        .route(
+            &format!("{prefix}/{{id}}/download-url"),
+            get(blobs::download_url),
+        )
+}
+
 /// Every route, wrapped (outermost first) in request id, CORS and CSRF.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/", get(routes::root))
         .route("/health", get(routes::health))
         .route("/version", get(routes::version))
@@ -32,23 +54,12 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/session", get(auth::session))
         .route("/auth/signout", post(auth::signout))
         .route("/api", get(routes::api_index))
-        .route(
-            "/api/blobs",
-            get(blobs::list)
-                .post(blobs::upload)
-                .layer(DefaultBodyLimit::max(blobs::MAX_UPLOAD_BYTES)),
-        )
-        .route("/api/blobs/usage", get(blobs::usage))
-        .route("/api/blobs/presign/upload", post(blobs::presign_upload))
-        .route(
-            "/api/blobs/{id}",
-            get(blobs::download).delete(blobs::delete),
-        )
-        .route("/api/blobs/{id}/info", get(blobs::info))
-        .route("/api/blobs/{id}/presign", get(blobs::presign_download))
         .route("/admin", get(routes::admin_index))
         .route("/admin/db/health", get(routes::admin_db_health))
-        .route("/admin/users", get(routes::admin_users))
+        .route("/admin/users", get(routes::admin_users));
+    blobs::MOUNTS
+        .iter()
+        .fold(routes, |r, prefix| blob_routes(r, prefix))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), middleware::csrf))

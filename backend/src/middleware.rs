@@ -200,7 +200,25 @@ pub fn check_csrf(
     }
 }
 
+/// Path prefixes the CSRF check guards, as in the real service. `/auth/*` is left out on
+/// purpose (sign-out works without an Origin), as are `/`, `/health` and `/version`.
+pub const CSRF_PREFIXES: &[&str] = &["/api", "/reference", "/blobs", "/admin"];
+
+/// Whether `path` is one of [`CSRF_PREFIXES`] or lies below one (segment-wise, so `/apis`
+/// is not under `/api`).
+pub fn csrf_protected(path: &str) -> bool {
+    CSRF_PREFIXES.iter().any(|p| match path.strip_prefix(p) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    })
+}
+
+/// Runs before routing and before any extractor, so a rejected request's body (a multipart
+/// upload, say) is never read and its session never looked up.
 pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !csrf_protected(req.uri().path()) {
+        return next.run(req).await;
+    }
     let h = req.headers();
     let get = |n: header::HeaderName| h.get(n).and_then(|v| v.to_str().ok());
     if let Err(e) = check_csrf(
@@ -296,6 +314,36 @@ mod tests {
                 check_csrf(&Method::POST, None, Some(r), &dev()).is_err(),
                 "{r}"
             );
+        }
+    }
+
+    #[test]
+    fn csrf_scope_is_api_reference_blobs_admin() {
+        for p in [
+            "/api",
+            "/api/",
+            "/api/blobs/upload",
+            "/reference",
+            "/reference/x",
+            "/blobs",
+            "/blobs/upload",
+            "/admin",
+            "/admin/db/health",
+        ] {
+            assert!(csrf_protected(p), "{p}");
+        }
+        for p in [
+            "/",
+            "/health",
+            "/version",
+            "/auth/signout",
+            "/auth/session",
+            "/apis",
+            "/administrator",
+            "/blobsx/upload",
+            "/x/api",
+        ] {
+            assert!(!csrf_protected(p), "{p}");
         }
     }
 

@@ -208,7 +208,25 @@ async fn auth_with_bypass_on_and_off() {
     assert_eq!(body["role_required"], "admin");
     let (status, _, body) = on.get("/admin/db/health", &[]).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["database"], "healthy");
+    assert_eq!(body["status"], "healthy");
+    assert!(body["total_size_estimate"].is_string(), "{body}");
+    assert!(body["total_size_bytes"].as_i64().unwrap() > 0, "{body}");
+    let tables = body["tables"].as_array().expect("tables list");
+    let names: Vec<&str> = tables.iter().filter_map(|t| t["name"].as_str()).collect();
+    for want in [
+        "_sqlx_migrations",
+        "blobs",
+        "sessions",
+        "user_roles",
+        "users",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    let migrations = tables
+        .iter()
+        .find(|t| t["name"] == "_sqlx_migrations")
+        .unwrap();
+    assert_eq!(migrations["row_count"], db::MIGRATIONS.len());
     assert_eq!(on.get("/admin/users", &[]).await.0, StatusCode::OK);
     for host in ["localhost.example.com", "example.com"] {
         let (_, _, body) = on.get("/auth/session", &[("host", host)]).await;
@@ -264,20 +282,41 @@ async fn auth_with_bypass_on_and_off() {
     .unwrap();
     assert_eq!(off.get("/admin", &with_cookie).await.0, StatusCode::OK);
 
-    // Sign-out: CSRF first, then the row and the cookie go.
-    let (status, _, body) = finish(
-        off.http
-            .post(off.url("/auth/signout"))
-            .header("cookie", &cookie),
+    // Non-admins are refused the admin routes, db health included.
+    let other_id = Uuid::new_v4();
+    let other_token = format!("it-token-{}", Uuid::new_v4());
+    db.execute(
+        "INSERT INTO users (id, email) VALUES ($1, $2)",
+        &[&other_id, &format!("it-{other_id}@example.test")],
     )
-    .await;
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO sessions (token, user_id, expires_at) VALUES ($1, $2, now() + interval '1 hour')",
+        &[&other_token, &other_id],
+    )
+    .await
+    .unwrap();
+    let other_cookie = format!("session={other_token}");
+    let (status, _, body) = off
+        .get("/admin/db/health", &[("cookie", other_cookie.as_str())])
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(body["error"], "csrf_violation");
+    assert_eq!(body["error"], "forbidden");
+    assert_eq!(
+        off.get("/admin/db/health", &[]).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    db.execute("DELETE FROM users WHERE id = $1", &[&other_id])
+        .await
+        .unwrap();
+
+    // Sign-out needs no Origin (`/auth/*` is outside the CSRF scope); the row and the
+    // cookie go.
     let (status, headers, _) = finish(
         off.http
             .post(off.url("/auth/signout"))
-            .header("cookie", &cookie)
-            .header("origin", DEV_ORIGIN),
+            .header("cookie", &cookie),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -303,7 +342,8 @@ fn multipart(boundary: &str, filename: &str, content_type: &str, data: &[u8]) ->
     let mut body = Vec::new();
     body.extend_from_slice(
         format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"category\"\r\n\r\nit-tests\r\n\
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n\
+             {{\"category\":\"it-tests\"}}\r\n\
              --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
              Content-Type: {content_type}\r\n\r\n"
         )
@@ -328,9 +368,9 @@ async fn blob_round_trip() {
 
     let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
     let boundary = "itboundary7d1f";
-    let upload = || {
+    let upload = |mount: &str| {
         app.http
-            .post(app.url("/api/blobs"))
+            .post(app.url(&format!("{mount}/upload")))
             .header(
                 header::CONTENT_TYPE,
                 format!("multipart/form-data; boundary={boundary}"),
@@ -339,67 +379,127 @@ async fn blob_round_trip() {
     };
 
     // No Origin: CSRF stops it even with the bypass.
-    let (status, _, body) = finish(upload()).await;
+    let (status, _, body) = finish(upload("/api/blobs")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], "csrf_violation");
 
-    let (status, _, blob) = finish(upload().header("origin", DEV_ORIGIN)).await;
-    assert_eq!(status, StatusCode::CREATED, "{blob}");
-    let id = blob["id"].as_str().unwrap().to_string();
-    let key = blob["key"].as_str().unwrap();
-    assert_eq!(key, format!("{DEV_USER}/it-tests/{id}.png"));
-    assert_eq!(blob["size"], data.len());
-    assert_eq!(blob["content_type"], "image/png");
+    // Both mounts serve the same blobs.
+    for (mount, other) in [("/api/blobs", "/blobs"), ("/blobs", "/api/blobs")] {
+        let (status, _, blob) = finish(upload(mount).header("origin", DEV_ORIGIN)).await;
+        assert_eq!(status, StatusCode::OK, "{mount}: {blob}");
+        let id = blob["id"].as_str().unwrap().to_string();
+        let key = blob["key"].as_str().unwrap().to_string();
+        assert_eq!(key, format!("{DEV_USER}/it-tests/{id}.png"));
+        assert_eq!(blob["size_bytes"], data.len());
+        assert_eq!(blob["mime_type"], "image/png");
+        assert_eq!(blob["category"], "it-tests");
 
-    let resp = app
-        .http
-        .get(app.url(&format!("/api/blobs/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.headers()[header::CONTENT_TYPE], "image/png");
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), data.as_slice());
+        let resp = app
+            .http
+            .get(app.url(&format!("{other}/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "image/png");
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), data.as_slice());
 
-    let (status, _, info) = app.get(&format!("/api/blobs/{id}/info"), &[]).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(info["key"], key);
+        // info and list show the same shape as the upload answer.
+        let (status, _, info) = app.get(&format!("{other}/{id}/info"), &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(info, blob);
+        for list_path in [format!("{mount}/"), other.to_string()] {
+            let (status, _, list) = app
+                .get(&format!("{list_path}?category=it-tests"), &[])
+                .await;
+            assert_eq!(status, StatusCode::OK, "{list_path}");
+            let listed = list["blobs"].as_array().unwrap();
+            assert_eq!(
+                listed.iter().find(|b| b["id"] == id.as_str()),
+                Some(&blob),
+                "{list_path}"
+            );
+        }
+        let (_, _, usage) = app.get(&format!("{mount}/usage"), &[]).await;
+        assert!(usage["count"].as_i64().unwrap() >= 1);
+        assert!(usage["total_bytes"].as_i64().unwrap() >= data.len() as i64);
 
-    let (_, _, list) = app.get("/api/blobs?category=it-tests", &[]).await;
-    assert!(
-        list["blobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|b| b["id"] == id.as_str())
-    );
-    let (_, _, usage) = app.get("/api/blobs/usage", &[]).await;
-    assert!(usage["count"].as_i64().unwrap() >= 1);
-    assert!(usage["total_bytes"].as_i64().unwrap() >= data.len() as i64);
+        // Presigned download works without a session, for five minutes.
+        let (status, _, pre) = app.get(&format!("{mount}/{id}/download-url"), &[]).await;
+        assert_eq!(status, StatusCode::OK, "{pre}");
+        assert_eq!(pre["method"], "GET");
+        assert_eq!(pre["expires_in"], 300);
+        let expires: jiff::Timestamp = pre["expires_at"].as_str().unwrap().parse().unwrap();
+        let left = expires.duration_since(jiff::Timestamp::now()).as_secs();
+        assert!((290..=300).contains(&left), "{left}");
+        let fetched = reqwest::get(pre["url"].as_str().unwrap()).await.unwrap();
+        assert_eq!(fetched.status(), StatusCode::OK);
+        assert_eq!(fetched.bytes().await.unwrap().as_ref(), data.as_slice());
 
-    // Presigned download works without a session.
-    let (status, _, pre) = app
-        .get(&format!("/api/blobs/{id}/presign?expires_in=120"), &[])
+        // Delete, then it is gone from both the table and storage, on both mounts.
+        let (status, _, body) = finish(
+            app.http
+                .delete(app.url(&format!("{mount}/{id}")))
+                .header("origin", DEV_ORIGIN),
+        )
         .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(pre["method"], "GET");
-    let fetched = reqwest::get(pre["url"].as_str().unwrap()).await.unwrap();
-    assert_eq!(fetched.status(), StatusCode::OK);
-    assert_eq!(fetched.bytes().await.unwrap().as_ref(), data.as_slice());
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["deleted"], true);
+        for m in [mount, other] {
+            for suffix in ["", "/info", "/download-url"] {
+                let (status, _, body) = app.get(&format!("{m}/{id}{suffix}"), &[]).await;
+                assert_eq!(status, StatusCode::NOT_FOUND, "{m}/{id}{suffix}");
+                assert_eq!(body["error"], "not_found");
+            }
+        }
+        let (status, _, _) = finish(
+            app.http
+                .delete(app.url(&format!("{mount}/{id}")))
+                .header("origin", DEV_ORIGIN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(matches!(
+            storage.get(&key).await,
+            Err(ignition_api::storage::StorageError::NotFound)
+        ));
+    }
+
+    // Bad metadata is refused before anything is stored.
+    let bad_meta = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n\
+         {{\"category\":\"../etc\"}}\r\n--{boundary}\r\nContent-Disposition: form-data; \
+         name=\"file\"; filename=\"x.txt\"\r\n\r\nx\r\n--{boundary}--\r\n"
+    );
+    let (status, _, body) = finish(
+        app.http
+            .post(app.url("/api/blobs/upload"))
+            .header("origin", DEV_ORIGIN)
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(bad_meta),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"], "validation_error");
 
     // Presigned upload: PUT the bytes straight to storage.
     let (status, _, pu) = finish(
         app.http
-            .post(app.url("/api/blobs/presign/upload"))
+            .post(app.url("/api/blobs/upload-url"))
             .header("origin", DEV_ORIGIN)
             .header(header::CONTENT_TYPE, "application/json")
-            .body(r#"{"filename":"direct.txt","content_type":"text/plain","category":"it-tests"}"#),
+            .body(r#"{"filename":"direct.txt","mime_type":"text/plain"}"#),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{pu}");
     assert_eq!(pu["method"], "PUT");
+    assert_eq!(pu["expires_in"], 300);
+    assert!(pu["expires_at"].is_string());
     let direct_key = pu["key"].as_str().unwrap();
-    assert!(direct_key.starts_with(&format!("{DEV_USER}/it-tests/")));
+    assert!(direct_key.starts_with(&format!("{DEV_USER}/files/")));
     assert!(direct_key.ends_with(".txt"));
     let put = reqwest::Client::new()
         .put(pu["url"].as_str().unwrap())
@@ -413,22 +513,15 @@ async fn blob_round_trip() {
     assert_eq!(bytes.as_ref(), b"direct upload");
     storage.delete(direct_key).await.unwrap();
 
-    // Delete, then it is gone from both the table and storage.
     let (status, _, body) = finish(
         app.http
-            .delete(app.url(&format!("/api/blobs/{id}")))
-            .header("origin", DEV_ORIGIN),
+            .post(app.url("/blobs/upload-url"))
+            .header("origin", DEV_ORIGIN)
+            .body(r#"{"filename":"direct.txt"}"#),
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["deleted"], true);
-    let (status, _, body) = app.get(&format!("/api/blobs/{id}"), &[]).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body["error"], "not_found");
-    assert!(matches!(
-        storage.get(key).await,
-        Err(ignition_api::storage::StorageError::NotFound)
-    ));
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"], "validation_error");
 }
 
 #[tokio::test]

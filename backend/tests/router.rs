@@ -67,7 +67,7 @@ async fn incoming_request_id_is_echoed() {
     assert_eq!(request_id(&resp), "trace-me-42");
 
     // Also on errors produced by middleware.
-    let req = Request::post("/auth/signout")
+    let req = Request::post("/api/blobs/upload")
         .header("x-request-id", "csrf-trace")
         .body(Body::empty())
         .unwrap();
@@ -77,20 +77,96 @@ async fn incoming_request_id_is_echoed() {
     assert_eq!(request_id(&resp), "csrf-trace");
 }
 
+/// A multipart body that would be a valid upload, so only CSRF can stop it.
+fn upload(uri: &str) -> axum::http::request::Builder {
+    Request::post(uri)
+        .header(header::HOST, "localhost:8080")
+        .header(
+            header::CONTENT_TYPE,
+            "multipart/form-data; boundary=b0undary",
+        )
+}
+
+const UPLOAD_BODY: &str = "--b0undary\r\nContent-Disposition: form-data; name=\"file\"; \
+    filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b0undary--\r\n";
+
 #[tokio::test]
 async fn csrf_applies_even_with_the_bypass() {
     let s = state(&[("AUTH_DEV_BYPASS", "true")]);
-    for (origin, referer, want) in [
-        (None, None, StatusCode::FORBIDDEN),
-        (Some("http://evil.test"), None, StatusCode::FORBIDDEN),
-        (Some("http://localhost:3000"), None, StatusCode::OK),
-        (Some("http://127.0.0.1:3001"), None, StatusCode::OK),
-        (None, Some("http://localhost:3001/app"), StatusCode::OK),
-        (
-            None,
-            Some("http://localhost:3000.evil.test/"),
-            StatusCode::FORBIDDEN,
-        ),
+    for (origin, referer, allowed) in [
+        (None, None, false),
+        (Some("http://evil.test"), None, false),
+        (Some("http://localhost:3000"), None, true),
+        (Some("http://127.0.0.1:3001"), None, true),
+        (None, Some("http://localhost:3001/app"), true),
+        (None, Some("http://localhost:3000.evil.test/"), false),
+    ] {
+        for uri in ["/api/blobs/upload", "/blobs/upload"] {
+            let mut req = upload(uri);
+            if let Some(o) = origin {
+                req = req.header(header::ORIGIN, o);
+            }
+            if let Some(r) = referer {
+                req = req.header(header::REFERER, r);
+            }
+            let (resp, body) = send(&s, req.body(Body::from(UPLOAD_BODY)).unwrap()).await;
+            if allowed {
+                // Past CSRF, the handler runs: without storage it answers 503.
+                assert_eq!(
+                    resp.status(),
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "{uri} {origin:?} {referer:?}"
+                );
+                assert_eq!(body["error"], "storage_unavailable");
+            } else {
+                assert_eq!(
+                    resp.status(),
+                    StatusCode::FORBIDDEN,
+                    "{uri} {origin:?} {referer:?}"
+                );
+                assert_eq!(body["error"], "csrf_violation");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn csrf_rejects_before_auth_and_body() {
+    // No bypass and no session: were the body or the session looked at first, the answer
+    // would be 401 or 422, not 403.
+    let s = state(&[]);
+    let req = upload("/api/blobs/upload")
+        .body(Body::from("this is not multipart"))
+        .unwrap();
+    let (resp, body) = send(&s, req).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(body["error"], "csrf_violation");
+    for (method, uri) in [
+        ("POST", "/api/blobs/upload-url"),
+        ("DELETE", "/api/blobs/00000000-0000-0000-0000-00000000abcd"),
+        ("DELETE", "/blobs/00000000-0000-0000-0000-00000000abcd"),
+        ("POST", "/admin/users"),
+        ("POST", "/reference/anything"),
+        ("PUT", "/api"),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        let (resp, body) = send(&s, req).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{method} {uri}");
+        assert_eq!(body["error"], "csrf_violation", "{method} {uri}");
+    }
+}
+
+#[tokio::test]
+async fn auth_and_public_routes_have_no_csrf() {
+    let s = state(&[]);
+    for (origin, referer) in [
+        (None, None),
+        (Some("http://evil.test"), None),
+        (None, Some("http://evil.test/")),
     ] {
         let mut req = Request::post("/auth/signout").header(header::HOST, "localhost:8080");
         if let Some(o) = origin {
@@ -100,21 +176,64 @@ async fn csrf_applies_even_with_the_bypass() {
             req = req.header(header::REFERER, r);
         }
         let (resp, body) = send(&s, req.body(Body::empty()).unwrap()).await;
-        assert_eq!(resp.status(), want, "{origin:?} {referer:?}");
-        if want == StatusCode::OK {
-            let cookie = resp.headers().get(header::SET_COOKIE).unwrap();
-            assert!(cookie.to_str().unwrap().starts_with("session=;"));
-        } else {
-            assert_eq!(body["error"], "csrf_violation");
-        }
+        assert_eq!(resp.status(), StatusCode::OK, "{origin:?} {referer:?}");
+        assert_eq!(body["success"], true);
+        let cookie = resp.headers().get(header::SET_COOKIE).unwrap();
+        assert!(cookie.to_str().unwrap().starts_with("session=;"));
     }
+    // Unsafe methods on unprotected paths reach routing: 405 or 404, never csrf_violation.
+    for (uri, want) in [
+        ("/", StatusCode::METHOD_NOT_ALLOWED),
+        ("/health", StatusCode::METHOD_NOT_ALLOWED),
+        ("/version", StatusCode::METHOD_NOT_ALLOWED),
+        ("/nowhere", StatusCode::NOT_FOUND),
+    ] {
+        let (resp, _) = send(&s, Request::post(uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(resp.status(), want, "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn old_blob_routes_are_gone() {
+    let s = state(&[("AUTH_DEV_BYPASS", "true")]);
+    let origin = |r: axum::http::request::Builder| {
+        r.header(header::HOST, "localhost:8080")
+            .header(header::ORIGIN, "http://localhost:3000")
+    };
+    // Uploading moved to `/upload`; the collection path only lists.
+    let (resp, body) = send(
+        &s,
+        origin(Request::post("/api/blobs"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"], "method_not_allowed");
+    let (resp, _) = send(
+        &s,
+        origin(Request::post("/api/blobs/presign/upload"))
+            .body(Body::from("{}"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let (resp, _) = send(
+        &s,
+        get(
+            "/api/blobs/00000000-0000-0000-0000-00000000abcd/presign",
+            "localhost:8080",
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn cors_preflight_only_for_dev_origins() {
     let s = state(&[]);
     let preflight = |origin: &str| {
-        Request::options("/api/blobs")
+        Request::options("/api/blobs/upload")
             .header(header::ORIGIN, origin)
             .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
             .body(Body::empty())
@@ -166,7 +285,11 @@ async fn without_session_protected_routes_are_401() {
         "/admin",
         "/admin/db/health",
         "/api/blobs",
+        "/api/blobs/",
         "/api/blobs/usage",
+        "/blobs/",
+        "/blobs/usage",
+        "/api/blobs/00000000-0000-0000-0000-00000000abcd/download-url",
     ] {
         let (resp, body) = send(&s, get(uri, "localhost:8080")).await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{uri}");
@@ -210,41 +333,58 @@ async fn bypass_follows_the_host_header() {
 #[tokio::test]
 async fn blob_routes_without_storage_are_503() {
     let s = state(&[("AUTH_DEV_BYPASS", "true")]);
-    for uri in [
-        "/api/blobs",
-        "/api/blobs/usage",
-        "/api/blobs/00000000-0000-0000-0000-00000000abcd/info",
-        "/api/blobs/00000000-0000-0000-0000-00000000abcd/presign",
-    ] {
-        let (resp, body) = send(&s, get(uri, "localhost:8080")).await;
-        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{uri}");
-        assert_eq!(body["error"], "storage_unavailable", "{uri}");
+    for mount in ["/api/blobs", "/blobs"] {
+        for path in [
+            "",
+            "/",
+            "/usage",
+            "/00000000-0000-0000-0000-00000000abcd",
+            "/00000000-0000-0000-0000-00000000abcd/info",
+            "/00000000-0000-0000-0000-00000000abcd/download-url",
+        ] {
+            let uri = format!("{mount}{path}");
+            let (resp, body) = send(&s, get(&uri, "localhost:8080")).await;
+            assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+            assert_eq!(body["error"], "storage_unavailable", "{uri}");
+            assert!(
+                body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("STORAGE_ENDPOINT"),
+                "{uri}"
+            );
+        }
+        let req = Request::post(format!("{mount}/upload-url"))
+            .header(header::HOST, "localhost:8080")
+            .header(header::ORIGIN, "http://localhost:3000")
+            .body(Body::from(
+                r#"{"filename":"a.txt","mime_type":"text/plain"}"#,
+            ))
+            .unwrap();
+        let (resp, body) = send(&s, req).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{mount}");
+        assert_eq!(body["error"], "storage_unavailable");
     }
-    let (resp, body) = send(
-        &s,
-        get(
-            "/api/blobs/00000000-0000-0000-0000-00000000abcd",
-            "localhost:8080",
-        ),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(body["error"], "storage_unavailable");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("STORAGE_ENDPOINT")
-    );
+}
 
-    let req = Request::post("/api/blobs/presign/upload")
-        .header(header::HOST, "localhost:8080")
-        .header(header::ORIGIN, "http://localhost:3000")
-        .body(Body::from("{}"))
-        .unwrap();
-    let (resp, body) = send(&s, req).await;
-    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(body["error"], "storage_unavailable");
+#[tokio::test]
+async fn ids_that_are_not_uuids_are_404() {
+    let s = state(&[("AUTH_DEV_BYPASS", "true")]);
+    for mount in ["/api/blobs", "/blobs"] {
+        for suffix in ["", "/info", "/download-url"] {
+            let uri = format!("{mount}/not-a-blob{suffix}");
+            let (resp, body) = send(&s, get(&uri, "localhost:8080")).await;
+            assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{uri}");
+            assert_eq!(body["error"], "not_found", "{uri}");
+        }
+        let req = Request::delete(format!("{mount}/not-a-blob"))
+            .header(header::HOST, "localhost:8080")
+            .header(header::ORIGIN, "http://localhost:3000")
+            .body(Body::empty())
+            .unwrap();
+        let (resp, _) = send(&s, req).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{mount}");
+    }
 }
 
 #[tokio::test]

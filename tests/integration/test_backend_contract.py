@@ -13,6 +13,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -26,7 +27,6 @@ DEV_USER_ID = "00000000-0000-0000-0000-000000000001"
 FRONTEND = "http://localhost:3000"
 ORIGIN = {"Origin": FRONTEND}
 FOREIGN_HOST = {"Host": "example.com"}
-BACKEND_IMAGE = "devenv-standin/backend:dev"
 
 
 def _client(base_url: str) -> httpx.Client:
@@ -103,7 +103,7 @@ def test_auth_providers_session_and_signout(api: httpx.Client) -> None:
     assert "Max-Age=0" in cookie
 
 
-def test_api_and_admin_with_the_bypass(api: httpx.Client) -> None:
+def test_api_and_admin_with_the_bypass(shared_stack: Stack, api: httpx.Client) -> None:
     index = api.get("/api")
     assert index.status_code == 200
     body = _json(index)
@@ -119,7 +119,18 @@ def test_api_and_admin_with_the_bypass(api: httpx.Client) -> None:
 
     db_health = api.get("/admin/db/health")
     assert db_health.status_code == 200
-    assert _json(db_health)["database"] == "healthy"
+    health = _json(db_health)
+    assert health["status"] == "healthy", health
+    assert isinstance(health["total_size_estimate"], str), health
+    assert health["total_size_estimate"], health
+    counts = {t["name"]: t["row_count"] for t in health["tables"]}
+    assert {"_sqlx_migrations", "users", "sessions", "user_roles", "blobs"} <= set(counts)
+    assert all(isinstance(n, int) and n >= 0 for n in counts.values()), counts
+    with psycopg.connect(shared_stack.database_url(), connect_timeout=10) as conn:
+        row = conn.execute("SELECT count(*) FROM _sqlx_migrations").fetchone()
+    assert row is not None
+    assert counts["_sqlx_migrations"] == row[0]
+    assert counts["users"] >= 1  # the seeded dev user
 
     users = api.get("/admin/users")
     assert users.status_code == 200
@@ -150,25 +161,72 @@ def test_request_id_generated_and_echoed(api: httpx.Client) -> None:
 
 
 def test_csrf_origin_and_referer_rules(api: httpx.Client) -> None:
-    _error(api.post("/auth/signout"), 403, "csrf_violation")
+    # CSRF guards /api/*, /blobs/* and /admin/*: an unsafe method needs an allowed Origin,
+    # or, without one, a Referer under an allowed origin.
+    upload = {"file": ("c.txt", b"csrf", "text/plain")}
+    _error(api.post("/api/blobs/upload", files=upload), 403, "csrf_violation")
+    _error(api.post("/blobs/upload", files=upload), 403, "csrf_violation")
     _error(
-        api.post("/auth/signout", headers={"Origin": "http://evil.example"}), 403, "csrf_violation"
-    )
-    # a Referer that merely starts with the origin's text but names another host
-    _error(
-        api.post("/auth/signout", headers={"Referer": "http://localhost:3000.evil.example/"}),
+        api.post("/api/blobs/upload", headers={"Origin": "http://evil.example"}, files=upload),
         403,
         "csrf_violation",
     )
-    ok = api.post("/auth/signout", headers={"Referer": f"{FRONTEND}/settings?tab=1"})
-    assert ok.status_code == 200, ok.text
-    assert api.post("/auth/signout", headers={"Origin": "http://127.0.0.1:3001"}).status_code == 200
+    # a Referer that merely starts with the origin's text but names another host
+    _error(
+        api.post(
+            "/api/blobs/upload",
+            headers={"Referer": "http://localhost:3000.evil.example/"},
+            files=upload,
+        ),
+        403,
+        "csrf_violation",
+    )
+    _error(api.delete(f"/api/blobs/{uuid.uuid4()}"), 403, "csrf_violation")
+    _error(api.post("/api/blobs/upload-url", json={}), 403, "csrf_violation")
+    # past CSRF the route itself answers (here: 422 for a body that is not an upload)
+    via_referer = api.post(
+        "/api/blobs/upload-url", headers={"Referer": f"{FRONTEND}/settings?tab=1"}, json={}
+    )
+    _error(via_referer, 422, "validation_error")
+    via_origin = api.post("/api/blobs/upload-url", headers={"Origin": "http://127.0.0.1:3001"})
+    _error(via_origin, 422, "validation_error")
+
+
+def test_csrf_rejects_an_upload_before_reading_its_body(shared_stack: Stack) -> None:
+    """The 403 comes while the announced body is still unsent: nothing waited for it."""
+    port = int(shared_stack.state()["ports"]["backend"])
+    head = (
+        "POST /api/blobs/upload HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{port}\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\n"
+        "Content-Length: 10000000\r\n"
+        "\r\n"
+        "--x\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)  # a timeout here fails the test: the server waited
+            if not chunk:
+                break
+            answer += chunk
+    status_line = answer.split(b"\r\n", 1)[0].decode()
+    assert status_line.startswith("HTTP/1.1 403"), answer[:300]
+
+
+def test_auth_routes_are_outside_the_csrf_scope(api: httpx.Client) -> None:
+    for headers in ({}, {"Origin": "http://evil.example"}, {"Referer": "http://evil.example/"}):
+        out = api.post("/auth/signout", headers=headers)
+        assert out.status_code == 200, (headers, out.text)
+        assert _json(out) == {"success": True}
+        assert out.headers["set-cookie"].startswith("session=;")
 
 
 def test_cors_preflight_allowed_and_denied(api: httpx.Client) -> None:
     def preflight(origin: str) -> httpx.Response:
         return api.options(
-            "/api/blobs",
+            "/api/blobs/upload",
             headers={
                 "Origin": origin,
                 "Access-Control-Request-Method": "POST",
@@ -197,87 +255,128 @@ def test_cors_preflight_allowed_and_denied(api: httpx.Client) -> None:
 # --- blobs ---------------------------------------------------------------------------------
 
 
-def test_blob_routes_round_trip(shared_stack: Stack, api: httpx.Client) -> None:
+BLOB_SHAPE = {"id", "key", "category", "filename", "mime_type", "size_bytes", "created_at"}
+
+
+@pytest.mark.parametrize(("mount", "other"), [("/api/blobs", "/blobs"), ("/blobs", "/api/blobs")])
+def test_blob_routes_round_trip(
+    shared_stack: Stack, api: httpx.Client, mount: str, other: str
+) -> None:
+    """Upload on one mount, read through both: the `/blobs` mount is the same service."""
     payload = f"contract blob {uuid.uuid4()}\n".encode()
-    before = _json(api.get("/api/blobs/usage"))
+    before = _json(api.get(f"{mount}/usage"))
     upload = api.post(
-        "/api/blobs",
+        f"{mount}/upload",
         headers=ORIGIN,
-        files={"file": ("note.txt", payload, "text/plain")},
-        data={"category": "t-contract"},
+        files={
+            "file": ("note.txt", payload, "text/plain"),
+            "metadata": (None, json.dumps({"category": "t-contract"})),
+        },
     )
-    assert upload.status_code in (200, 201), upload.text
+    assert upload.status_code == 200, upload.text
     blob = _json(upload)
     blob_id, key = blob["id"], blob["key"]
     s3 = S3Client(shared_stack.storage(), timeout=30.0)
     deleted = False
     try:
-        assert key.startswith(f"{DEV_USER_ID}/t-contract/"), key
-        assert key.endswith(".txt"), key
+        assert set(blob) >= BLOB_SHAPE, blob
         assert key == f"{DEV_USER_ID}/t-contract/{blob_id}.txt"
-        assert blob["size"] == len(payload)
+        assert blob["size_bytes"] == len(payload)
+        assert blob["mime_type"] == "text/plain"
+        assert blob["category"] == "t-contract"
         assert s3.get(key) == payload
 
-        listed = _json(api.get("/api/blobs", params={"category": "t-contract"}))
-        assert blob_id in [b["id"] for b in listed["blobs"]]
+        for listing in (f"{mount}/", mount, f"{other}/"):
+            listed = _json(api.get(listing, params={"category": "t-contract"}))
+            mine = [b for b in listed["blobs"] if b["id"] == blob_id]
+            assert mine == [blob], (listing, listed)
 
-        usage = _json(api.get("/api/blobs/usage"))
+        usage = _json(api.get(f"{other}/usage"))
         assert usage["count"] == before["count"] + 1
         assert usage["total_bytes"] == before["total_bytes"] + len(payload)
 
-        read = api.get(f"/api/blobs/{blob_id}")
-        assert read.status_code == 200
-        assert read.content == payload
-        assert read.headers["content-type"].startswith("text/plain")
+        for base in (mount, other):
+            read = api.get(f"{base}/{blob_id}")
+            assert read.status_code == 200
+            assert read.content == payload
+            assert read.headers["content-type"].startswith("text/plain")
+            assert _json(api.get(f"{base}/{blob_id}/info")) == blob
 
-        info = _json(api.get(f"/api/blobs/{blob_id}/info"))
-        assert info["id"] == blob_id
-        assert info["key"] == key
-        assert info["filename"] == "note.txt"
-
-        presigned = _json(api.get(f"/api/blobs/{blob_id}/presign", params={"expires_in": 120}))
-        assert presigned["method"] == "GET"
+        grant = _json(api.get(f"{other}/{blob_id}/download-url"))
+        assert grant["method"] == "GET"
+        _assert_five_minutes(grant["expires_at"])
         with httpx.Client(timeout=30.0, trust_env=False) as plain:
-            fetched = plain.get(presigned["url"])
+            fetched = plain.get(grant["url"])
             assert fetched.status_code == 200, fetched.text
             assert fetched.content == payload
             # the signature covers the key: another key with the same query is refused
-            forged = plain.get(presigned["url"].replace(blob_id, str(uuid.uuid4())))
+            forged = plain.get(grant["url"].replace(blob_id, str(uuid.uuid4())))
             assert forged.status_code in (403, 404)
 
-        gone = api.delete(f"/api/blobs/{blob_id}", headers=ORIGIN)
-        assert gone.status_code in (200, 204), gone.text
+        gone = api.delete(f"{mount}/{blob_id}", headers=ORIGIN)
+        assert gone.status_code == 200, gone.text
         deleted = True
         assert s3.get(key) is None
-        _error(api.get(f"/api/blobs/{blob_id}/info"), 404, "not_found")
-        _error(api.get(f"/api/blobs/{blob_id}"), 404, "not_found")
+        for base in (mount, other):
+            for suffix in ("", "/info", "/download-url"):
+                _error(api.get(f"{base}/{blob_id}{suffix}"), 404, "not_found")
+        _error(api.delete(f"{other}/{blob_id}", headers=ORIGIN), 404, "not_found")
     finally:
         if not deleted:
-            api.delete(f"/api/blobs/{blob_id}", headers=ORIGIN)
+            api.delete(f"{mount}/{blob_id}", headers=ORIGIN)
         s3.close()
 
 
-def test_presigned_upload_url_accepts_a_put(shared_stack: Stack, api: httpx.Client) -> None:
+def _assert_five_minutes(expires_at: str) -> None:
+    left = datetime.fromisoformat(expires_at.replace("Z", "+00:00")) - datetime.now(UTC)
+    assert 240 <= left.total_seconds() <= 301, expires_at
+
+
+def test_upload_url_grants_a_presigned_put(shared_stack: Stack, api: httpx.Client) -> None:
     payload = f"presigned upload {uuid.uuid4()}".encode()
     answer = api.post(
-        "/api/blobs/presign/upload",
+        "/api/blobs/upload-url",
         headers=ORIGIN,
-        json={"filename": "direct.bin", "content_type": "application/octet-stream"},
+        json={"filename": "direct.bin", "mime_type": "application/octet-stream"},
     )
     assert answer.status_code == 200, answer.text
     grant = _json(answer)
     assert grant["method"] == "PUT"
+    _assert_five_minutes(grant["expires_at"])
     key = grant["key"]
     assert key.startswith(f"{DEV_USER_ID}/files/"), key
+    assert key.endswith(".bin"), key
     s3 = S3Client(shared_stack.storage(), timeout=30.0)
     try:
         with httpx.Client(timeout=30.0, trust_env=False) as plain:
             put = plain.put(grant["url"], content=payload, headers=grant.get("headers") or {})
-        assert put.status_code == 200, put.text
+            assert put.status_code == 200, put.text
+            # the grant is for a PUT of that key only: reading through it is refused
+            assert plain.get(grant["url"]).status_code == 403
         assert s3.get(key) == payload
     finally:
         s3.delete(key)
         s3.close()
+    # both fields are required
+    for body in ({}, {"filename": "a.txt"}, {"mime_type": "text/plain"}):
+        _error(api.post("/blobs/upload-url", headers=ORIGIN, json=body), 422, "validation_error")
+
+
+def test_old_blob_routes_are_gone(api: httpx.Client) -> None:
+    collection = api.post(
+        "/api/blobs", headers=ORIGIN, files={"file": ("a.txt", b"x", "text/plain")}
+    )
+    assert collection.status_code == 405, collection.text
+    assert api.post("/api/blobs/presign/upload", headers=ORIGIN, json={}).status_code == 404
+    assert api.get(f"/api/blobs/{uuid.uuid4()}/presign").status_code == 404
+
+
+def test_unknown_blob_ids_are_404(api: httpx.Client) -> None:
+    for blob_id in (str(uuid.uuid4()), "not-a-blob"):
+        for mount in ("/api/blobs", "/blobs"):
+            for suffix in ("", "/info", "/download-url"):
+                _error(api.get(f"{mount}/{blob_id}{suffix}"), 404, "not_found")
+            _error(api.delete(f"{mount}/{blob_id}", headers=ORIGIN), 404, "not_found")
 
 
 def test_blob_routes_answer_503_without__STACK_STORAGE__(shared_stack: Stack) -> None:
@@ -287,8 +386,10 @@ def test_blob_routes_answer_503_without__STACK_STORAGE__(shared_stack: Stack) ->
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    # the image the shared stack runs (a tag like `:dev` may be another checkout's build)
+    image = shared_stack.container("backend").attrs["Image"]
     container = engine.containers.run(
-        BACKEND_IMAGE,
+        image,
         name=f"t-nostorage-{uuid.uuid4().hex[:8]}",
         detach=True,
         network_mode="host",
@@ -306,24 +407,34 @@ def test_blob_routes_answer_503_without__STACK_STORAGE__(shared_stack: Stack) ->
         with _client(base) as client:
             _wait_healthy(client, container)
             assert client.get("/").text.strip() == "Ignition API"
-            _error(
-                client.post(
-                    "/api/blobs", headers=ORIGIN, files={"file": ("a.txt", b"x", "text/plain")}
-                ),
-                503,
-                "storage_unavailable",
-            )
-            _error(client.get("/api/blobs"), 503, "storage_unavailable")
-            _error(client.get("/api/blobs/usage"), 503, "storage_unavailable")
-            _error(
-                client.post("/api/blobs/presign/upload", headers=ORIGIN, json={}),
-                503,
-                "storage_unavailable",
-            )
-            _error(client.get(f"/api/blobs/{uuid.uuid4()}/info"), 503, "storage_unavailable")
+            for mount in ("/api/blobs", "/blobs"):
+                _error(
+                    client.post(
+                        f"{mount}/upload",
+                        headers=ORIGIN,
+                        files={"file": ("a.txt", b"x", "text/plain")},
+                    ),
+                    503,
+                    "storage_unavailable",
+                )
+                _error(client.get(f"{mount}/"), 503, "storage_unavailable")
+                _error(client.get(f"{mount}/usage"), 503, "storage_unavailable")
+                _error(
+                    client.post(
+                        f"{mount}/upload-url",
+                        headers=ORIGIN,
+                        json={"filename": "a.txt", "mime_type": "text/plain"},
+                    ),
+                    503,
+                    "storage_unavailable",
+                )
+                _error(client.get(f"{mount}/{uuid.uuid4()}/info"), 503, "storage_unavailable")
+                _error(
+                    client.get(f"{mount}/{uuid.uuid4()}/download-url"), 503, "storage_unavailable"
+                )
             # the rest of the service is unaffected
             assert client.get("/api").status_code == 200
-            assert _json(client.get("/admin/db/health"))["database"] == "healthy"
+            assert _json(client.get("/admin/db/health"))["status"] == "healthy"
     finally:
         container.remove(force=True)
 
@@ -355,7 +466,8 @@ def test_no_session_gives_401_on_protected_routes(api: httpx.Client) -> None:
     _error(api.get("/api", headers=FOREIGN_HOST), 401, "unauthorized")
     _error(api.get("/admin", headers=FOREIGN_HOST), 401, "unauthorized")
     _error(api.get("/admin/db/health", headers=FOREIGN_HOST), 401, "unauthorized")
-    _error(api.get("/api/blobs", headers=FOREIGN_HOST), 401, "unauthorized")
+    for path in ("/api/blobs/", "/api/blobs", "/blobs/", f"/blobs/{uuid.uuid4()}/download-url"):
+        _error(api.get(path, headers=FOREIGN_HOST), 401, "unauthorized")
     session = api.get("/auth/session", headers=FOREIGN_HOST)
     assert session.status_code == 200
     assert _json(session) == {"user": None} or _json(session)["user"] is None
@@ -433,7 +545,7 @@ def test_bypass_off_stack(make_stack: Callable[..., Stack]) -> None:
         assert _json(session)["user"] is None
         _error(client.get("/api"), 401, "unauthorized")
         _error(client.get("/admin"), 401, "unauthorized")
-        _error(client.get("/api/blobs"), 401, "unauthorized")
+        _error(client.get("/api/blobs/"), 401, "unauthorized")
         # public routes still answer
         assert _json(client.get("/health"))["status"] == "healthy"
         assert _json(client.get("/auth/providers")) == []

@@ -103,10 +103,15 @@ def run_check(
     spec = selected.spec
     values = dict(variables)
     done: list[str] = []
+    routes = [(s.method, s.path) for s in spec.steps if not s.is_bucket]
+    repeated = {route for route in routes if routes.count(route) > 1}
     try:
         for number, step in enumerate(spec.steps, 1):
             try:
-                done.append(_step(step, values, send, object_exists))
+                said = _step(step, values, send, object_exists)
+                if (step.method, step.path) in repeated:
+                    said = summary(step, with_headers=True)
+                done.append(said)
             except Mismatch as exc:
                 raise _StepFailed(_where(spec, number, step), str(exc), step, values) from exc
             except TransportError as exc:
@@ -265,7 +270,9 @@ def _unmet_header(e: Expect, answer: Recorded, values: Mapping[str, str]) -> str
         met = actual == substitute(cast(str, e.value), values)
     if met:
         return None
-    return f"header {e.target} {actual!r}" if actual is not None else f"no {e.target} header"
+    if actual is None:
+        return f"no {e.target} header"
+    return f"header {e.target} = {json.dumps(actual)}"
 
 
 def _field_met(e: Expect, actual: object, values: Mapping[str, str]) -> bool:
@@ -348,7 +355,8 @@ def expectation_text(e: Expect, values: Mapping[str, str] | None = None) -> str:
     if e.subject == "header":
         if e.op == "present":
             return f"header {e.target} {'present' if e.value else 'absent'}"
-        return f"header {e.target} = {value!r}"
+        shown = value if isinstance(value, str) and "${" in value else json.dumps(value)
+        return f"header {e.target} = {shown}"
     label = e.target or "body"
     if e.op == "present":
         return f"{label} {'present' if e.value else 'absent'}"
@@ -359,15 +367,17 @@ def expectation_text(e: Expect, values: Mapping[str, str] | None = None) -> str:
     return f"{label} {'=' if e.op == 'equals' else 'contains'} {shown}"
 
 
-def summary(step: Step) -> str:
-    """What a passing HTTP step verified, with variables left as written."""
-    said = [f"{step.method} {step.path}"]
+def summary(step: Step, *, with_headers: bool = False) -> str:
+    """What a passing HTTP step verified, with variables left as written; `with_headers` tells
+    steps to the same route apart (the Host-spoof check's three hosts)."""
+    said = f"{step.method} {step.path}"
+    if with_headers and step.headers:
+        said += " (" + ", ".join(f"{k}: {v}" for k, v in step.headers) + ")"
     if step.status:
-        said.append(status_text(step.status))
-    parts = [" ".join(said)]
+        said += f" {status_text(step.status)}"
     checks = [expectation_text(e) for e in step.expect]
     if step.text is not None:
         checks.insert(0, f"text {step.text.strip()!r}")
     if step.body is not None:
         checks.insert(0, f"body = {step.body}")
-    return parts[0] + (f": {', '.join(checks)}" if checks else "")
+    return said + (f": {', '.join(checks)}" if checks else "")

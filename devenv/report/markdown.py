@@ -88,7 +88,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _check_status(check: CheckResult) -> str:
     if check.skipped:
-        return f"⏭ Skipped (`{check.cause}` failed)" if check.cause else "⏭ Skipped"
+        return "⏭ Skipped"
     if check.ok:
         return "✅ Pass"
     return "❌ Fail" if check.level == "required" else "⚠️ Fail (advisory)"

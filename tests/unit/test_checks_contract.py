@@ -157,6 +157,10 @@ def test_reference_backend_passes_every_check(
     blob = results[ids.BLOB_ROUNDTRIP].detail
     assert blob.startswith("POST /api/blobs/upload 200 or 201: id present, key present;")
     assert "object gone from the bucket; GET /api/blobs/${id} 404" in blob
+    assert results[ids.ROUTE_API_FOREIGN_HOST].detail == (
+        "GET /api (Host: example.com) 401; GET /api (Host: localhost.example.com) 401; "
+        "GET /api (Host: 127.0.0.1.nip.io) 401"
+    )
 
 
 def test_real_service_passes_its_contract_with_one_advisory_finding(real: dict[str, Any]) -> None:
@@ -248,7 +252,7 @@ def test_old_upload_route_fails_the_round_trip_and_uploads_nothing(
     replay = Replay(reference)
     detail = run(IGNITION, replay)[ids.BLOB_ROUNDTRIP].detail
     assert detail == "step 1 (POST /api/blobs/upload): expected 200 or 201, got 405 empty body"
-    assert ("DELETE", "/api/blobs/5b0e2f4c-8d7e-4c1a-9a51-3c2b7f0d9e11") not in replay.sent
+    assert [p for m, p in replay.sent if m == "DELETE"] == []  # nothing was uploaded
 
 
 def test_blob_left_in_the_bucket_fails_and_cleanup_still_deletes(
@@ -301,7 +305,7 @@ def test_blob_left_in_the_bucket_fails_and_cleanup_still_deletes(
             {"headers": {"access-control-allow-origin": "*"}},
             ids.MIDDLEWARE_CORS_DENIED,
             "expected header access-control-allow-origin absent, "
-            "got header access-control-allow-origin '*'",
+            'got header access-control-allow-origin = "*"',
         ),
         (
             "POST",
@@ -332,7 +336,7 @@ def test_request_id_not_echoed(reference: dict[str, Any]) -> None:
     detail = run(REFERENCE, Replay(reference))[ids.MIDDLEWARE_REQUEST_ID].detail
     expected = f"devenv-{reproducible_uuid(ids.MIDDLEWARE_REQUEST_ID)}"
     assert detail == (
-        f"step 1 (GET /health): expected header x-request-id = {expected!r}, "
+        f'step 1 (GET /health): expected header x-request-id = "{expected}", '
         "got no x-request-id header"
     )
 
@@ -360,7 +364,7 @@ def test_object_lookup_errors_fail_the_blob_check_and_clean_up(reference: dict[s
     blob = run(IGNITION, replay, bucket=broken_lookup)[ids.BLOB_ROUNDTRIP]
     assert blob.failed
     assert "RuntimeError: no bucket for 00000000" in blob.detail
-    assert ("DELETE", "/api/blobs/5b0e2f4c-8d7e-4c1a-9a51-3c2b7f0d9e11") in replay.sent
+    assert [m for m, _p in replay.sent].count("DELETE") == 1  # the cleanup
 
 
 def test_non_json_answer_is_a_mismatch_not_a_crash() -> None:

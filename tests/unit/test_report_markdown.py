@@ -102,10 +102,7 @@ def test_regressed_phase_and_root_cause_rows() -> None:
     ]
     text = render(results)
     assert "| 08 - Backend scaffold | 🟠 Regressed (backend.running) |" in text
-    assert (
-        "| GET / banner (`route.root`) | ⏭ Skipped (`backend.running` failed) "
-        "| not run: `backend.running` failed |" in text
-    )
+    assert "| GET / banner (`route.root`) | ⏭ Skipped | not run: `backend.running` failed |" in text
     assert "| ⚠️ Fail (advisory) | bypass accepted Host x |" in text
     assert (
         "**Result:** ❌ 1 required check(s) failed: backend.running; advisory failures (block "

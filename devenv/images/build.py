@@ -505,7 +505,10 @@ def package_backend(
         runtime_base, binary, f"/app/{BACKEND_BINARY}", choice.ref, labels=labels
     )
     repository = choice.ref.rsplit(":", 1)[0]
-    runtime.tag(choice.ref, f"{repository}:dev")  # "the latest build"
+    if build.source == (root / "backend").resolve():
+        # `:dev` names the latest build of the reference backend (tests and the benchmark
+        # run it directly); another source never moves it.
+        runtime.tag(choice.ref, f"{repository}:dev")
     with image_claims() as claims:
         protected = claims.names()
     prune_backend_images(

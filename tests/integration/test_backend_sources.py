@@ -4,6 +4,7 @@ and extra environment reaches the backend container."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -20,9 +21,18 @@ import psycopg
 import pytest
 
 from devenv.images.build import _target_lock, cargo_target_dir
+from devenv.probes.base import PostgresProbe
+from devenv.probes.waiting import wait_ready
 from devenv.runtime.base import LABEL_SOURCE_PATH
 from devenv.state import cache_dir
 from tests.integration.conftest import REPO, Stack
+from tests.integration.test_profiles_live import (
+    READY_TIMEOUT,
+    OutsidePostgres,
+    _published_port,
+    _remove,
+    _run_outside,
+)
 
 BACKEND = REPO / "backend"
 COPIES_TARGET = "cargo-target-test-copies"
@@ -319,3 +329,62 @@ def test_extra_env_reaches_the_backend_and_owned_keys_are_refused(
     assert "services.backend.env.DATABASE_URL" in line
     assert "set by devenv" in line
     assert _states(stack) == running
+
+
+# --- an external Postgres is judged the same way, read-only ----------------------------------
+
+
+@pytest.fixture
+def external_postgres(images: None) -> Iterator[OutsidePostgres]:
+    """A Postgres devenv did not start (no devenv labels), on a random loopback port."""
+    password = os.urandom(12).hex()
+    container = _run_outside(
+        "devenv-standin/postgres:15",
+        "t-extpg",
+        environment={"POSTGRES_USER": "ext", "POSTGRES_PASSWORD": password, "POSTGRES_DB": "ext"},
+        ports={"5432/tcp": ("127.0.0.1", None)},
+    )
+    try:
+        url = f"postgres://ext:{password}@127.0.0.1:{_published_port(container, '5432/tcp')}/ext"
+        ready = wait_ready(PostgresProbe(url=url, display="external"), timeout=READY_TIMEOUT)
+        assert ready.ok, ready.detail
+        yield OutsidePostgres(url=url, password=password)
+    finally:
+        _remove(container)
+
+
+def test_external_database_of_another_source_is_refused_without_writing(
+    make_stack: Callable[..., Stack], external_postgres: OutsidePostgres
+) -> None:
+    outside_postgres = external_postgres
+    foreign = hashlib.sha384(b"another source's schema").digest()
+    with psycopg.connect(outside_postgres.url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,"
+            " installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL,"
+            " checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, "
+            "execution_time) VALUES (1, 'schema', true, %s, 1)",
+            (foreign,),
+        )
+    stack = make_stack(DEVENV_HYBRID_DATABASE_URL=outside_postgres.url)
+    for args in (("up", "--dry-run"), ("up",)):
+        proc = stack.cli(*args, "--profile", "hybrid", check=False)
+        line = _one_line(proc, 9)
+        assert "does not match the external database" in line
+        assert "not in the source: 1" in line
+        assert "applied 1 schema" in line
+        assert str(BACKEND.resolve()) in line
+        assert "services.postgres.url" in line
+        assert "--volumes" not in line
+        assert outside_postgres.password not in proc.stdout + proc.stderr
+    assert stack.containers() == []
+    with psycopg.connect(outside_postgres.url, connect_timeout=10) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchall()
+        rows = conn.execute("SELECT version, checksum FROM _sqlx_migrations").fetchall()
+    assert tables == [("_sqlx_migrations",)]
+    assert rows == [(1, foreign)]

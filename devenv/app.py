@@ -370,7 +370,7 @@ def _migrations_check(stack: Stack) -> CheckResult:
         return result(False, "expected applied migrations, got none")
     if known is None:
         latest = max((r.version for r in applied if r.success), default=None)
-        return result(True, f"{len(applied)} applied, latest {latest} ({why}: not compared)")
+        return result(True, f"{len(applied)} applied, latest {latest} (not compared: {why})")
     verdict = compare(known, applied)
     return result(verdict.ok, summary(verdict, str(known.source)))
 

@@ -92,8 +92,8 @@ def migration_source(stack: Stack) -> tuple[MigrationSet | None, str]:
         ), ""
     if binding.settings.get("image"):
         return None, (
-            f"the backend runs image {binding.settings['image']} "
-            "(services.backend.migrations names its migrations)"
+            f"the backend runs image {binding.settings['image']}; "
+            "services.backend.migrations would name its migrations"
         )
     if context is None:
         return None, "the backend has no source checkout"

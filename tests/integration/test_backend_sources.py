@@ -388,3 +388,31 @@ def test_external_database_of_another_source_is_refused_without_writing(
         rows = conn.execute("SELECT version, checksum FROM _sqlx_migrations").fetchall()
     assert tables == [("_sqlx_migrations",)]
     assert rows == [(1, foreign)]
+
+
+def test_migrations_check_counts_rows_when_the_source_is_unknown(
+    shared_stack: Stack, tmp_path: Path
+) -> None:
+    image = _profile(
+        tmp_path / "image.toml", '[services.backend]\nimage = "devenv-standin/backend:dev"\n'
+    )
+    checked = json.loads(
+        shared_stack.cli("check", "--json", "--profile", str(image), check=False).stdout
+    )
+    verdict = next(c for c in checked["checks"] if c["id"] == "postgres.migrations")
+    assert verdict["ok"] is True
+    assert verdict["detail"] == (
+        "2 applied, latest 20260101000002 (not compared: the backend runs image "
+        "devenv-standin/backend:dev; services.backend.migrations would name its migrations)"
+    )
+    named = _profile(
+        tmp_path / "named.toml",
+        '[services.backend]\nimage = "devenv-standin/backend:dev"\n'
+        f'migrations = "{BACKEND / "migrations"}"\n',
+    )
+    checked = json.loads(
+        shared_stack.cli("check", "--json", "--profile", str(named), check=False).stdout
+    )
+    verdict = next(c for c in checked["checks"] if c["id"] == "postgres.migrations")
+    assert verdict["ok"] is True
+    assert verdict["detail"].startswith("2 applied, latest 20260101000002, all known to ")

@@ -131,7 +131,7 @@ def up(
         seed = stack.profile.seed or seed_protected
         gate = None
         if planned.migrations is not None:
-            gate = migration_gate(stack, planned.migrations, timeout=timeout, progress=progress)
+            gate = migration_gate(stack, planned.migrations, progress=progress)
         outcomes = Executor(
             stack,
             rt,

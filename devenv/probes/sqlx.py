@@ -27,7 +27,12 @@ def read_applied(url: str, *, connect_timeout: int = 2) -> tuple[AppliedMigratio
             ).fetchall()
     except psycopg.Error as exc:
         text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
-        raise ProbeFailure(f"cannot read _sqlx_migrations: {text}") from exc
+        permanent = "password authentication failed" in text or (
+            "does not exist" in text and "database" in text
+        )
+        raise ProbeFailure(
+            f"cannot read _sqlx_migrations: {text}", transient=not permanent
+        ) from exc
     return tuple(
         AppliedMigration(int(v), str(d), bool(s), bytes(c) if c is not None else b"")
         for v, d, s, c in rows

@@ -69,6 +69,12 @@ def built_images(tmp_path: Path) -> Iterator[None]:
             engine.images.remove(image.id, force=True)
 
 
+def _copies_env(target: Path) -> dict[str, str]:
+    # Incremental state is kept per crate path: a new temporary copy each run would only add
+    # to it, never reuse it.
+    return {"CARGO_TARGET_DIR": str(target), "CARGO_INCREMENTAL": "0"}
+
+
 def _copy_backend(dest: Path) -> Path:
     shutil.copytree(BACKEND, dest, ignore=shutil.ignore_patterns("target"))
     return dest
@@ -114,7 +120,7 @@ def _claims() -> dict[str, Any]:
 def test_another_source_s_database_is_refused_and_a_separate_project_works(
     built_images: None, make_stack: Callable[..., Stack], tmp_path: Path, copies_target: Path
 ) -> None:
-    first = make_stack(CARGO_TARGET_DIR=str(copies_target))
+    first = make_stack(**_copies_env(copies_target))
     first.up()
     with psycopg.connect(first.database_url(), autocommit=True, connect_timeout=10) as conn:
         conn.execute("CREATE TABLE t_sources (v text)")
@@ -154,7 +160,7 @@ def test_another_source_s_database_is_refused_and_a_separate_project_works(
     assert "not in the source: 20260101000002" in verdict["detail"]
 
     # The way out the refusal names: the copy in a stack of its own.
-    second = make_stack(CARGO_TARGET_DIR=str(copies_target))
+    second = make_stack(**_copies_env(copies_target))
     started = time.monotonic()
     second.cli("up", "--profile", str(profile), timeout=1800)
     sys.stderr.write(f"\n[timing] backend copy built and up in {time.monotonic() - started:.0f}s\n")
@@ -217,7 +223,7 @@ def test_workspace_checkout_without_lock_file_builds_on_devenv_s_runtime(
     built_images: None, make_stack: Callable[..., Stack], tmp_path: Path, copies_target: Path
 ) -> None:
     checkout = _workspace_copy(tmp_path / "app")
-    stack = make_stack(CARGO_TARGET_DIR=str(copies_target))
+    stack = make_stack(**_copies_env(copies_target))
 
     forced = _profile(
         tmp_path / "forced.toml", '[services.backend]\ncontext = "app"\nlocked = true\n'

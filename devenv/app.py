@@ -158,8 +158,6 @@ def up(
 def _claim_backend_image(planned: Planned) -> None:
     """Record machine-wide which backend image this project runs, so that a build of the same
     source in any checkout never prunes it."""
-    from devenv.state import image_claims
-
     backend = next((d for d in planned.desired if d.service == "backend"), None)
     if backend is None:
         return

@@ -82,18 +82,17 @@ def migration_source(stack: Stack) -> tuple[MigrationSet | None, str]:
     binding = stack.profile.binding("backend")
     if binding.provider == "external":
         return None, "the backend is external"
-    svc = stack.project.service("backend")
-    context = backend_context(stack, svc)
+    image = binding.settings.get("image")
+    context = None if image else backend_context(stack, stack.project.service("backend"))
     explicit = binding.settings.get("migrations")
     if explicit:
         directory = Path(explicit)
-        return read_migration_set(
-            directory, source=context or directory, display="services.backend.migrations"
-        ), ""
-    if binding.settings.get("image"):
+        source = context.resolve() if context else directory.resolve()
+        shown = f"{directory} (services.backend.migrations)"
+        return read_migration_set(directory, source=source, display=shown), ""
+    if image:
         return None, (
-            f"the backend runs image {binding.settings['image']}; "
-            "services.backend.migrations would name its migrations"
+            f"the backend runs image {image}; services.backend.migrations would name its migrations"
         )
     if context is None:
         return None, "the backend has no source checkout"

@@ -318,7 +318,9 @@ def base_glibc(runtime: Runtime, base: ImageInfo) -> elf.Version | None:
         return labelled
     memo = cache_dir() / f"base-glibc-{base.id.removeprefix('sha256:')[:16]}"
     with contextlib.suppress(OSError):
-        return elf.parse_version(memo.read_text(encoding="utf-8"))
+        remembered = elf.parse_version(memo.read_text(encoding="utf-8"))
+        if remembered is not None:
+            return remembered
     status = runtime.read_file(BASE_TAG, "/var/lib/dpkg/status")
     found = elf.glibc_from_dpkg_status(status.decode(errors="replace")) if status else None
     if found is not None:
@@ -403,8 +405,8 @@ def cargo_locked(build: BackendBuild, progress: Progress) -> bool:
         )
     if build.locked is None and lock is None:
         progress(
-            f"backend: {root} has no Cargo.lock: building unlocked (cargo picks dependency "
-            "versions now); commit a Cargo.lock for repeatable builds"
+            f"backend: {root} has no Cargo.lock: building unlocked (cargo resolves dependency "
+            "versions now and writes a Cargo.lock there: commit it for repeatable builds)"
         )
         return False
     if build.locked is False:

@@ -79,8 +79,8 @@ def test_locked_follows_the_lock_file_unless_the_profile_forces_it(write_tree: W
     auto = BackendBuild(root / "app")
     assert cargo_locked(auto, said.append) is False
     assert said == [
-        f"backend: {root / 'app'} has no Cargo.lock: building unlocked (cargo picks "
-        "dependency versions now); commit a Cargo.lock for repeatable builds"
+        f"backend: {root / 'app'} has no Cargo.lock: building unlocked (cargo resolves "
+        "dependency versions now and writes a Cargo.lock there: commit it for repeatable builds)"
     ]
     with pytest.raises(ImageError, match="locked = true but") as info:
         cargo_locked(BackendBuild(root / "app", locked=True), said.append)

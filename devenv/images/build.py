@@ -98,7 +98,7 @@ def source_fingerprint(context: Path, salt: str = "") -> str:
     ):  # fmt: skip
         p = context / sub
         if p.is_dir():
-            files.extend(f for f in p.rglob("*") if "target" not in f.parts)
+            files.extend(f for f in p.rglob("*") if "target" not in f.relative_to(context).parts)
         elif p.is_file():
             files.append(p)
     runtime_df = context / "Dockerfile.runtime"

@@ -155,3 +155,16 @@ def test_checkouts_without_dockerfile_runtime_get_devenv_s_recipe(write_tree: Wr
         root / "compose" / "images" / "backend-runtime" / "Dockerfile",
         False,
     )
+
+
+def test_fingerprint_skips_target_dirs_inside_the_checkout_only(tmp_path: Path) -> None:
+    checkout = tmp_path / "target" / "app"  # a checkout that lives under a dir named target
+    (checkout / "src").mkdir(parents=True)
+    (checkout / "src" / "main.rs").write_text("fn main() {}\n")
+    first = source_fingerprint(checkout)
+    (checkout / "src" / "main.rs").write_text("fn main() { println!(); }\n")
+    assert source_fingerprint(checkout) != first
+    edited = source_fingerprint(checkout)
+    (checkout / "crates" / "api" / "target").mkdir(parents=True)
+    (checkout / "crates" / "api" / "target" / "junk").write_text("build output")
+    assert source_fingerprint(checkout) == edited

@@ -13,17 +13,22 @@ from devenv.errors import ConfigError, RefusedError
 from devenv.execute import (
     Executor,
     ServiceOutcome,
+    applied_now,
+    backend_build,
     backend_context,
     desired_state,
     image_choice,
+    migration_gate,
+    migration_source,
     probe_for,
     removed_causes,
 )
+from devenv.migrations import MigrationSet
 from devenv.model import SERVICES, CheckResult, ServiceSpec
 from devenv.plan import Desired, ImageChoice, Plan, reconcile
 from devenv.runtime.base import Observed, ObservedContainer, Progress, Runtime
 from devenv.stack import Options, Stack, load_config, resolve_stack
-from devenv.state import port_claims, project_lock
+from devenv.state import image_claims, port_claims, project_lock
 
 if TYPE_CHECKING:
     from devenv.checks.services import ServiceState
@@ -69,6 +74,7 @@ class Planned:
     plan: Plan
     notes: list[str]
     runtime: Runtime
+    migrations: MigrationSet | None = None  # what the backend source accepts, when known
 
 
 def plan_up(
@@ -95,7 +101,18 @@ def plan_up(
     )
     desired = desired_state(stack, rt)
     plan = reconcile(desired, observed, removed_cause=removed_causes(stack))
-    return Planned(stack, observed, desired, plan, notes, rt)
+    known = migration_source(stack)[0] if stack.local("backend") else None
+    if known is not None:
+        from devenv.migrations import verify_in_plan
+
+        plan = verify_in_plan(
+            plan,
+            known,
+            applied_now(stack, observed),
+            project=stack.name,
+            external=not stack.local("postgres"),
+        )
+    return Planned(stack, observed, desired, plan, notes, rt, known)
 
 
 def up(
@@ -113,9 +130,21 @@ def up(
         for note in planned.notes:
             progress(note)
         stack.state.save()
+        _claim_backend_image(planned)
         seed = stack.profile.seed or seed_protected
+        gate = None
+        if planned.migrations is not None:
+            gate = migration_gate(stack, planned.migrations, progress=progress)
         outcomes = Executor(
-            stack, rt, plan, planned.desired, planned.observed, progress, timeout, seed=seed
+            stack,
+            rt,
+            plan,
+            planned.desired,
+            planned.observed,
+            progress,
+            timeout,
+            seed=seed,
+            verify_migrations=gate,
         ).run()
         if not plan.noop:  # an unchanged stack was seeded when it was made
             _after_ready(stack, seed=seed, progress=progress)
@@ -127,6 +156,17 @@ def up(
         notes=planned.notes,
         seconds=time.monotonic() - started,
     )
+
+
+def _claim_backend_image(planned: Planned) -> None:
+    """Record machine-wide which backend image this project runs, so that a build of the same
+    source in any checkout never prunes it."""
+    backend = next((d for d in planned.desired if d.service == "backend"), None)
+    if backend is None:
+        return
+    build = backend_build(planned.stack, planned.stack.project.service("backend"))
+    with image_claims(planned.stack.name) as claims:
+        claims.claim(backend.image.ref, source=str(build.source) if build else "")
 
 
 def _after_ready(stack: Stack, *, seed: bool, progress: Progress) -> None:
@@ -179,6 +219,8 @@ def down(options: Options, *, volumes: bool, progress: Progress = _quiet) -> Dow
             kept = []
             with port_claims(options.project) as claims:
                 claims.release()
+            with image_claims(options.project) as images:
+                images.release()
     return DownResult(removed=sorted(removed), volumes_removed=gone, volumes_kept=kept)
 
 
@@ -194,6 +236,7 @@ class ServiceStatus:
     image: str
     url: str
     detail: str
+    env: dict[str, str]  # the profile's extra backend environment, secret values masked
 
 
 def status(options: Options, *, show_secrets: bool = False) -> dict[str, Any]:
@@ -233,6 +276,7 @@ def status(options: Options, *, show_secrets: bool = False) -> dict[str, Any]:
             image=container.image if container else "",
             url=url if show_secrets else mask_url(url),
             detail=detail,
+            env=_shown_env(stack, show_secrets) if service == "backend" and local else {},
         )
 
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -246,6 +290,19 @@ def status(options: Options, *, show_secrets: bool = False) -> dict[str, Any]:
         "project": options.project,
         "profile": stack.profile.name,
         "services": [s.__dict__ for s in services],
+    }
+
+
+def _shown_env(stack: Stack, show_secrets: bool) -> dict[str, str]:
+    from devenv.config.profiles import backend_env
+    from devenv.config.secrets import MASK, has_userinfo, mask_url
+
+    secret = set() if show_secrets else stack.profile.binding("backend").secret_keys
+    return {
+        name: (mask_url(value) if has_userinfo(value) else MASK)
+        if f"env.{name}" in secret
+        else value
+        for name, value in backend_env(stack.profile).items()
     }
 
 
@@ -299,24 +356,30 @@ def service_checks(stack: Stack) -> list[CheckResult]:
 
 
 def _migrations_check(stack: Stack) -> CheckResult:
+    """Applied against known: every applied migration is the backend source's own (same
+    version and checksum, none failed); pending ones are listed. Without a known source (an
+    external backend, an image) it can only count rows, and says why."""
     from devenv.checks import ids
+    from devenv.migrations import compare, summary
+    from devenv.probes.base import ProbeFailure
+    from devenv.probes.sqlx import read_applied
 
-    name = ids.CHECK_NAMES[ids.POSTGRES_MIGRATIONS]
+    def result(ok: bool, detail: str) -> CheckResult:
+        name = ids.CHECK_NAMES[ids.POSTGRES_MIGRATIONS]
+        return CheckResult(ids.POSTGRES_MIGRATIONS, name, ok, detail)
+
     try:
-        import psycopg
-
-        with psycopg.connect(stack.endpoints.database_url, connect_timeout=2) as conn:
-            row = conn.execute(
-                "SELECT count(*), max(version) FROM _sqlx_migrations WHERE success"
-            ).fetchone()
-    except Exception as exc:
-        return CheckResult(ids.POSTGRES_MIGRATIONS, name, False, str(exc).splitlines()[0])
-    count, latest = row if row else (0, None)
-    if not count:
-        return CheckResult(
-            ids.POSTGRES_MIGRATIONS, name, False, "expected applied migrations, got none"
-        )
-    return CheckResult(ids.POSTGRES_MIGRATIONS, name, True, f"{count} applied, latest {latest}")
+        known, why = migration_source(stack)
+        applied = read_applied(stack.endpoints.database_url)
+    except (ProbeFailure, ConfigError) as exc:
+        return result(False, exc.message)
+    if not applied:
+        return result(False, "expected applied migrations, got none")
+    if known is None:
+        latest = max((r.version for r in applied if r.success), default=None)
+        return result(True, f"{len(applied)} applied, latest {latest} (not compared: {why})")
+    verdict = compare(known, applied)
+    return result(verdict.ok, summary(verdict, str(known.source)))
 
 
 def _service_state(
@@ -494,9 +557,7 @@ def build_images(options: Options, *, progress: Progress = _quiet) -> list[str]:
 
     def one(item: tuple[ServiceSpec, ImageChoice]) -> str:
         svc, choice = item
-        images.build(
-            rt, options.root, choice, context=backend_context(stack, svc), progress=progress
-        )
+        images.build(rt, options.root, choice, backend=backend_build(stack, svc), progress=progress)
         return f"{svc.name}: built {choice.ref}"
 
     with ThreadPoolExecutor(max_workers=3) as pool:

@@ -9,7 +9,8 @@ DevenvError                      handled: the CLI prints "Kind: message" + hint,
 ├── ReadinessError       (7)     a service did not become healthy (timeout or crash loop)
 ├── LockedError          (8)     another devenv holds this project's lock
 ├── RefusedError         (9)     an unsafe action was refused (bypass vs protected provider,
-│                                 data-directory major version, deleting data unconfirmed)
+│                                 data-directory major version, a database migrated by another
+│                                 backend source, deleting data unconfirmed)
 ├── ProviderError        (10)    an external provider answered wrongly or not at all
 ├── ChecksFailedError    (1)     a required check failed (`check`, `report`), or a phase the
 │                                 registry marks complete regressed (`report`)

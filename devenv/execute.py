@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,8 @@ from devenv.runtime.base import LABEL_PG_MAJOR, ContainerSpec, Observed, Progres
 from devenv.stack import Stack
 
 if TYPE_CHECKING:
+    from devenv.images.build import BackendBuild
+    from devenv.migrations import AppliedMigration, MigrationSet
     from devenv.probes.base import Probe
 
 
@@ -34,10 +36,10 @@ def image_choice(stack: Stack, runtime: Runtime, svc: ServiceSpec) -> ImageChoic
         return ImageChoice(ref=ref, identity=found.id if found else ref, present=found is not None)
     standin = svc.standin
     recipe = standin.recipe if standin else None
-    context = backend_context(stack, svc)
+    build = backend_build(stack, svc)
     identity: str | None = None
-    if recipe == "backend" and context is not None:
-        identity = images.source_fingerprint(context)
+    if recipe == "backend" and build is not None:
+        identity = images.backend_identity(stack.options.root, build)
     elif recipe is not None:
         identity = images.recipe_hash(stack.options.root, recipe)
     return images.choose(
@@ -54,6 +56,107 @@ def backend_context(stack: Stack, svc: ServiceSpec) -> Path | None:
         return svc.build_context
     ctx = stack.profile.binding("backend").settings.get("context")
     return Path(ctx) if ctx else svc.build_context
+
+
+def backend_build(stack: Stack, svc: ServiceSpec) -> BackendBuild | None:
+    """How the profile asks for the backend to be built; None when it runs a given image."""
+    from devenv.images.build import BACKEND_BINARY, BACKEND_PACKAGE, BackendBuild
+
+    settings = stack.profile.binding("backend").settings
+    context = backend_context(stack, svc)
+    if svc.name != "backend" or context is None or settings.get("image"):
+        return None
+    return BackendBuild(
+        context=context,
+        package=settings.get("package", BACKEND_PACKAGE),
+        binary=settings.get("binary", BACKEND_BINARY),
+        locked={"true": True, "false": False}.get(settings.get("locked", "")),
+    )
+
+
+def migration_source(stack: Stack) -> tuple[MigrationSet | None, str]:
+    """The migrations the backend will accept in its database, or None and the reason why
+    they are unknown (an external backend, an image without `migrations`)."""
+    from devenv.migrations import read_migration_set
+
+    binding = stack.profile.binding("backend")
+    if binding.provider == "external":
+        return None, "the backend is external"
+    image = binding.settings.get("image")
+    context = None if image else backend_context(stack, stack.project.service("backend"))
+    explicit = binding.settings.get("migrations")
+    if explicit:
+        directory = Path(explicit)
+        source = context.resolve() if context else directory.resolve()
+        shown = f"{directory} (services.backend.migrations)"
+        return read_migration_set(directory, source=source, display=shown), ""
+    if image:
+        return None, (
+            f"the backend runs image {image}; services.backend.migrations would name its migrations"
+        )
+    if context is None:
+        return None, "the backend has no source checkout"
+    directory = context / "migrations"
+    if not directory.is_dir():
+        return None, f"{context.resolve()} has no migrations directory"
+    return read_migration_set(directory, source=context.resolve(), display=str(directory)), ""
+
+
+def applied_now(stack: Stack, observed: Observed) -> tuple[AppliedMigration, ...] | None:
+    """The database's migration rows when they can be read right now (read-only), else None:
+    a local Postgres that is not running yet is checked later, once it is ready."""
+    from devenv.probes.base import ProbeFailure
+    from devenv.probes.sqlx import read_applied
+
+    if stack.local("postgres"):
+        pg = observed.container("postgres")
+        if pg is None or pg.state != "running":
+            return None
+    try:
+        return read_applied(stack.endpoints.database_url)
+    except ProbeFailure:
+        return None
+
+
+def migration_gate(stack: Stack, known: MigrationSet, *, progress: Progress) -> Callable[[], None]:
+    """The check run once Postgres is ready and before the backend container is touched.
+
+    When the rows cannot be read even then, the backend (same URL, same credentials) most
+    likely cannot read them either: it is started and, like sqlx, refuses a foreign database
+    or fails on its own, with its own words in the logs."""
+
+    def verify() -> None:
+        from devenv.config.secrets import mask_url, redact
+        from devenv.migrations import compare, conflict, summary
+        from devenv.probes.sqlx import AppliedMigrationsProbe
+        from devenv.probes.waiting import wait_ready
+
+        url = stack.endpoints.database_url
+        probe = AppliedMigrationsProbe(url=url, display=mask_url(url))
+        result = wait_ready(probe, timeout=GATE_TIMEOUT)
+        if not result.ok:
+            detail = redact(result.detail, stack.secrets())
+            progress(
+                f"warning: backend migrations not verified ({detail}); starting the backend "
+                "anyway: its own start-up check decides"
+            )
+            return
+        verdict = compare(known, probe.rows)
+        source = str(known.source)
+        if not verdict.ok:
+            raise conflict(
+                verdict,
+                known,
+                project=stack.name,
+                source=source,
+                external=not stack.local("postgres"),
+            )
+        progress(f"backend: migrations verified: {summary(verdict, source)}")
+
+    return verify
+
+
+GATE_TIMEOUT = 5.0  # Postgres already answered its probe (local) or a moment ago (external)
 
 
 def desired_state(stack: Stack, runtime: Runtime) -> list[Desired]:
@@ -75,13 +178,18 @@ def desired_state(stack: Stack, runtime: Runtime) -> list[Desired]:
                 (p.container_port, host if (host and i == 0) else p.preferred_host_port)
                 for i, p in enumerate(svc.ports)
             )
+        environment = dict(svc.environment)
+        if svc.name == "backend":
+            from devenv.config.profiles import backend_env
+
+            environment.update(backend_env(stack.profile))
         spec = ContainerSpec(
             project=stack.name,
             service=svc.name,
             name=f"{stack.name}-{svc.name}",
             image=choice.ref,
             image_id="",
-            environment=tuple(sorted(svc.environment.items())),
+            environment=tuple(sorted(environment.items())),
             command=svc.command,
             ports=ports,
             mounts=mounts,
@@ -175,8 +283,11 @@ class Executor:
         timeout: float,
         *,
         seed: bool = False,
+        verify_migrations: Callable[[], None] | None = None,
     ) -> None:
         self.stack = stack
+        # run before the backend container is (re)created or started, when the plan says so
+        self.verify_migrations = verify_migrations
         self.rt = runtime
         self.plan = plan
         self.desired = {d.service: d for d in desired}
@@ -259,7 +370,7 @@ class Executor:
                 self.rt,
                 self.stack.options.root,
                 d.image,
-                context=backend_context(self.stack, self.stack.project.service(d.service)),
+                backend=backend_build(self.stack, self.stack.project.service(d.service)),
                 progress=self.progress,
             )
         for name, labels in d.volumes:
@@ -272,6 +383,11 @@ class Executor:
                 self.container_ids[d.service] = current.id
             return "kept"
         self.progress(f"{d.service}: {step.kind} ({step.cause})")
+        gate = self._gate(d.service)
+        if gate is not None and current is not None:
+            # The old container stays as it was when the database belongs to another source.
+            self._await_dependencies(d)
+            gate()
         if step.kind == "start" and current is not None:
             self._await_dependencies(d)
             self.rt.start(current.id, service=d.service)
@@ -282,10 +398,22 @@ class Executor:
             self.rt.remove(current.id)
         # Create while the dependencies get ready; only the start waits for them.
         container_id = self.rt.create(spec)
-        self.container_ids[d.service] = container_id
         self._await_dependencies(d)
+        if gate is not None and current is None:
+            try:
+                gate()
+            except BaseException:
+                self.rt.remove(container_id)  # created, never started: nothing ran
+                raise
+        self.container_ids[d.service] = container_id
         self.rt.start(container_id, service=d.service)
         return "recreated" if step.kind == "recreate" else "created"
+
+    def _gate(self, service: str) -> Callable[[], None] | None:
+        deferred = any(s.kind == "verify" for s in self.plan.steps)
+        if service != "backend" or not deferred:
+            return None
+        return self.verify_migrations
 
     def _wait(self, service: str, probe: Probe, container_id: str | None) -> str:
         from devenv.probes.waiting import wait_ready

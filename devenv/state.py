@@ -162,24 +162,66 @@ class PortClaims:
 
 
 @contextlib.contextmanager
-def port_claims(project: str) -> Iterator[PortClaims]:
-    """Read-modify-write the machine's port claims under an exclusive lock."""
+def _machine_file(name: str) -> Iterator[dict[str, dict[str, object]]]:
+    """Read-modify-write one machine-wide JSON file of the cache dir under an exclusive lock."""
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "port-claims.json"
-    fd = os.open(directory / "port-claims.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    path = directory / f"{name}.json"
+    fd = os.open(directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             raw = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         except ValueError:
-            raw = {}  # a torn file only loses advice about ports, never data
+            raw = {}  # a torn file only loses advice (ports to avoid, images to keep)
         data = {str(k): dict(v) for k, v in raw.items() if isinstance(v, dict)}
-        claims = PortClaims(path, project, data)
-        yield claims
+        yield data
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(claims.data, sort_keys=True), encoding="utf-8")
+        tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
         os.replace(tmp, path)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+@contextlib.contextmanager
+def port_claims(project: str) -> Iterator[PortClaims]:
+    """Read-modify-write the machine's port claims under an exclusive lock."""
+    with _machine_file("port-claims") as data:
+        yield PortClaims(cache_dir() / "port-claims.json", project, data)
+
+
+class ImageClaims:
+    """The backend image each devenv project on this machine runs (or will run next `up`).
+
+    State files live in each checkout, so a build in one checkout cannot see which images
+    another checkout's projects use; this machine-wide record is what pruning consults.
+    """
+
+    def __init__(self, project: str, data: dict[str, dict[str, object]]) -> None:
+        self.project = project
+        self.data = data
+
+    def claim(self, ref: str, *, image_id: str = "", source: str = "") -> None:
+        entry: dict[str, object] = {"image": ref, "id": image_id, "source": source}
+        self.data[self.project] = entry | {"at": time.time()}
+
+    def release(self) -> None:
+        self.data.pop(self.project, None)
+
+    def names(self) -> set[str]:
+        """Every image reference and id any project claims (this one included)."""
+        found: set[str] = set()
+        for entry in self.data.values():
+            for key in ("image", "id"):
+                value = entry.get(key)
+                if isinstance(value, str) and value:
+                    found.add(value)
+        return found
+
+
+@contextlib.contextmanager
+def image_claims(project: str = "") -> Iterator[ImageClaims]:
+    """Read-modify-write the machine's backend image claims under an exclusive lock."""
+    with _machine_file("image-claims") as data:
+        yield ImageClaims(project, data)

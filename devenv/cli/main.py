@@ -89,6 +89,15 @@ def _remember_secrets(options: Options) -> None:
     except DevenvError:
         return
     _SECRETS.extend(v for v in state.credentials.values() if v)
+    from devenv.config.profiles import resolve_profile
+
+    try:  # the profile's own secrets (extra backend env, provider keys) are masked too
+        profile = resolve_profile(
+            options.root, options.profile, environ=options.environ, cli_overrides=options.overrides
+        )
+        _SECRETS.extend(profile.secrets())
+    except DevenvError:
+        pass  # the command reports the profile error itself
     for key, value in options.environ.items():
         if value and len(value) >= 6 and any(w in key for w in ("SECRET", "PASSWORD", "TOKEN")):
             _SECRETS.append(value)
@@ -238,9 +247,12 @@ def status(
             )
         _emit(f"project {data['project']}, profile {data['profile']}")
         _emit(_table(rows))
-        for s in unhealthy:
-            if s["detail"]:
+        for s in data["services"]:
+            if not s["healthy"] and s["detail"]:
                 _emit(f"  {s['name']}: {s['detail']}")
+            if s.get("env"):
+                shown = ", ".join(f"{k}={v}" for k, v in s["env"].items())
+                _emit(f"  {s['name']} extra env: {shown}")
     if unhealthy:
         from devenv.errors import UnhealthyError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -25,8 +25,25 @@ SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "external": ("endpoint", "bucket", "region", "access_key_id", "secret_access_key"),
     },
     # contract: the route-contract file the checks read (relative to the profile, like context)
-    "backend": {"local": ("context", "image", "contract"), "external": ("url", "contract")},
+    "backend": {
+        "local": ("context", "image", "migrations", "package", "binary", "locked", "contract"),
+        "external": ("url", "contract"),
+    },
 }
+# Backend keys that describe building from a source checkout: meaningless with `image`.
+BUILD_ONLY = ("package", "binary", "locked")
+ENV_TABLE = "services.backend.env"
+# Variables devenv sets on the backend from the stack it made; a profile may not change them.
+OWNED_ENV = frozenset(
+    ("DATABASE_URL", "AUTH_DEV_BYPASS", "SERVER_ENVIRONMENT", "APP_ENV", "SERVER_HOST",
+     "SERVER_PORT", "SERVER_PUBLIC_URL")
+)  # fmt: skip
+OWNED_ENV_PREFIXES = ("STORAGE_",)
+_SECRET_NAME = re.compile(
+    r"SECRET|PASSWORD|PASSWD|PASSPHRASE|TOKEN|KEY|CREDENTIAL|PRIVATE|SALT|DSN", re.IGNORECASE
+)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CARGO_NAME = re.compile(r"[A-Za-z0-9_-]+")
 REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("postgres", "external"): ("url",),
     ("objectstore", "external"): SETTINGS["objectstore"]["external"],
@@ -63,7 +80,21 @@ def all_keys() -> list[str]:
 
 
 def _is_bool_key(key: str) -> bool:
-    return key.startswith(("auth.", "seed.")) or key.endswith(".protected")
+    return (
+        key.startswith(("auth.", "seed."))
+        or key.endswith(".protected")
+        or key == "services.backend.locked"
+    )
+
+
+def _is_env_key(key: str) -> bool:
+    name = key.removeprefix(ENV_TABLE + ".")
+    return key.startswith(ENV_TABLE + ".") and _ENV_NAME.fullmatch(name) is not None
+
+
+def secret_env_name(name: str) -> bool:
+    """Whether an extra backend variable looks like it holds a secret (masked when shown)."""
+    return _SECRET_NAME.search(name) is not None
 
 
 @dataclass(frozen=True)
@@ -230,20 +261,32 @@ def _file_layer(profile: _File, source: str, *, override: bool = False) -> dict[
                 put(f"{top}.{key}", value)
         if top == "services":
             for svc, settings in _table(body, file, top).items():
-                if svc not in SERVICES:
-                    _fail(
-                        file,
-                        f"services.{svc}",
-                        "unknown service" + did_you_mean(svc, SERVICES),
-                        hint=f"services: {', '.join(SERVICES)}",
-                    )
-                allowed = _service_keys(svc)
-                for key, value in _table(settings, file, f"services.{svc}").items():
-                    dotted = f"services.{svc}.{key}"
-                    if key not in allowed:
-                        _fail(file, dotted, "unknown key" + did_you_mean(key, allowed))
-                    put(dotted, value)
+                _service_table(file, svc, settings, put)
     return layer
+
+
+def _service_table(
+    file: str, svc: str, settings: object, put: Callable[[str, object], None]
+) -> None:
+    if svc not in SERVICES:
+        _fail(
+            file,
+            f"services.{svc}",
+            "unknown service" + did_you_mean(svc, SERVICES),
+            hint=f"services: {', '.join(SERVICES)}",
+        )
+    allowed = _service_keys(svc) + (("env",) if svc == "backend" else ())
+    for key, value in _table(settings, file, f"services.{svc}").items():
+        dotted = f"services.{svc}.{key}"
+        if dotted == ENV_TABLE:
+            for name, text in _table(value, file, dotted).items():
+                if not _ENV_NAME.fullmatch(name):
+                    _fail(file, f"{dotted}.{name}", "invalid environment variable name")
+                put(f"{dotted}.{name}", text)
+            continue
+        if key not in allowed:
+            _fail(file, dotted, "unknown key" + did_you_mean(key, allowed))
+        put(dotted, value)
 
 
 # --- env and flags -------------------------------------------------------------------------
@@ -288,7 +331,7 @@ def _env_layer(environ: Mapping[str, str], root: Path) -> dict[str, _Value]:
 def _flag_layer(overrides: Mapping[str, str], root: Path) -> dict[str, _Value]:
     layer: dict[str, _Value] = {}
     for key, raw in overrides.items():
-        if key not in all_keys():
+        if key not in all_keys() and not _is_env_key(key):
             _fail(None, f"--set {key}", "unknown setting" + did_you_mean(key, all_keys()))
         layer[key] = _literal(key, raw, "flag", f"--set {key}", root)
     return layer
@@ -385,8 +428,8 @@ def _build(selected: _File, values: Mapping[str, _Value], variables: Mapping[str
                 "set either `context` or `image`, not both",
             )
         secret = {"url", "access_key_id", "secret_access_key"} & set(settings)
-        if svc == "backend" and not has_userinfo(settings.get("url", "")):
-            secret.discard("url")
+        if svc == "backend":
+            secret = _backend_extras(values, provider, variables, sources, settings, secret)
         bindings[svc] = ProviderBinding(svc, provider, protected, settings, frozenset(secret))
 
     protected_in_play = [s for s, b in bindings.items() if b.provider == "external" and b.protected]
@@ -418,6 +461,73 @@ def _build(selected: _File, values: Mapping[str, _Value], variables: Mapping[str
     )
 
 
+def _backend_extras(
+    values: Mapping[str, _Value],
+    provider: Provider,
+    variables: Mapping[str, str],
+    sources: dict[str, str],
+    settings: dict[str, str],
+    secret: set[str],
+) -> set[str]:
+    """Backend-only rules: build keys need a source, extra env joins the settings as env.*."""
+    if not has_userinfo(settings.get("url", "")):
+        secret = secret - {"url"}
+    if "image" in settings:
+        for key in BUILD_ONLY:
+            if key in settings:
+                found = values[f"services.backend.{key}"]
+                _fail(
+                    found.file,
+                    found.err_key,
+                    "only applies when the backend is built from a source checkout, "
+                    "not with `image`",
+                )
+    env = _backend_env(values, provider, variables, sources)
+    settings.update({f"env.{name}": value for name, value in env.items()})
+    return secret | {
+        f"env.{name}" for name, value in env.items() if secret_env_name(name) or has_userinfo(value)
+    }
+
+
+def _backend_env(
+    values: Mapping[str, _Value],
+    provider: Provider,
+    variables: Mapping[str, str],
+    sources: dict[str, str],
+) -> dict[str, str]:
+    """`[services.backend.env]`: extra variables for the backend container, never ones that
+    devenv sets itself from the stack (the database, the store, the bypass, host and port)."""
+    env: dict[str, str] = {}
+    for key in sorted(k for k in values if k.startswith(ENV_TABLE + ".")):
+        found = values[key]
+        name = key[len(ENV_TABLE) + 1 :]
+        if provider != "local":
+            _fail(found.file, found.err_key, 'only valid with provider = "local"')
+        upper = name.upper()
+        if upper in OWNED_ENV or upper.startswith(OWNED_ENV_PREFIXES):
+            _fail(
+                found.file,
+                found.err_key,
+                f"{name} is set by devenv from the stack it runs and cannot be overridden",
+                hint="remove it; configure the service itself instead "
+                "(services.postgres, services.objectstore, auth.dev_bypass)",
+            )
+        text = str(found.value)
+        if found.template:
+            text = interpolate(
+                text, variables, file=found.file, key=found.err_key, strict=True, echo=False
+            )
+        env[name] = text
+        sources[key] = found.source
+    return env
+
+
+def backend_env(profile: Profile) -> dict[str, str]:
+    """The extra backend environment a profile asks for (`[services.backend.env]`)."""
+    settings = profile.binding("backend").settings
+    return {k[len("env.") :]: v for k, v in settings.items() if k.startswith("env.")}
+
+
 def _provider(value: _Value) -> Provider:
     for provider in PROVIDERS:
         if value.value == provider:
@@ -438,6 +548,8 @@ def _flag(values: Mapping[str, _Value], key: str, default: bool, sources: dict[s
 
 
 def _setting(svc: str, key: str, found: _Value, variables: Mapping[str, str]) -> str:
+    if isinstance(found.value, bool):
+        return _bool_text(found.value)
     text = str(found.value)
     if found.template:
         text = interpolate(
@@ -449,7 +561,14 @@ def _setting(svc: str, key: str, found: _Value, variables: Mapping[str, str]) ->
         if scheme not in schemes:
             # never echo the value: it may hold a password
             _fail(found.file, found.err_key, f"expected a {' or '.join(schemes)}:// URL")
-    if key in ("context", "contract") and text.strip():
+    if key in ("package", "binary") and not _CARGO_NAME.fullmatch(text):
+        _fail(
+            found.file,
+            found.err_key,
+            f"{one_line(text)} is not a cargo {key} name",
+            hint="letters, digits, '-' and '_' (default: ignition-api)",
+        )
+    if key in ("context", "migrations", "contract") and text.strip():
         text = os.path.normpath(found.base_dir / text)
     return text
 
@@ -483,7 +602,7 @@ def describe(profile: Profile) -> list[tuple[str, str, str]]:
         for key, value in sorted(binding.settings.items()):
             shown = value
             if key in binding.secret_keys:
-                shown = mask_url(value) if key == "url" else MASK
+                shown = mask_url(value) if key == "url" or has_userinfo(value) else MASK
             rows.append((f"services.{svc}.{key}", shown))
     return [(key, value, profile.sources.get(key, "defaults")) for key, value in rows]
 

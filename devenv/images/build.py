@@ -3,24 +3,61 @@
 from __future__ import annotations
 
 import collections
+import contextlib
+import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+import tomllib
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from devenv.errors import ImageError
+from devenv.images import elf
 from devenv.plan import ImageChoice
-from devenv.runtime.base import LABEL_RECIPE_HASH, ImageInfo, Progress, Runtime
-from devenv.state import cache_dir
+from devenv.runtime.base import (
+    LABEL_BUILT_AT,
+    LABEL_GLIBC,
+    LABEL_RECIPE_HASH,
+    LABEL_SOURCE,
+    LABEL_SOURCE_PATH,
+    ImageInfo,
+    Progress,
+    Runtime,
+)
+from devenv.state import cache_dir, image_claims
 
 BASE_TAG = "devenv-standin/bookworm-base:1"
 S3S_VERSION = "0.14.1"
+# The contract's package and binary; inside the image the binary is always /app/ignition-api.
+BACKEND_PACKAGE = "ignition-api"
 BACKEND_BINARY = "ignition-api"
+RUNTIME_RECIPE = "backend-runtime"  # devenv's runtime image for checkouts without their own
+
+
+@dataclass(frozen=True)
+class BackendBuild:
+    """How one backend source checkout becomes an image: where, which package and binary,
+    and whether cargo must keep to the lock file (None: when there is one)."""
+
+    context: Path
+    package: str = BACKEND_PACKAGE
+    binary: str = BACKEND_BINARY
+    locked: bool | None = None
+
+    @property
+    def source(self) -> Path:
+        return self.context.resolve()
+
+    @property
+    def source_id(self) -> str:
+        return hashlib.sha256(str(self.source).encode()).hexdigest()[:16]
 
 
 def cargo_target_dir(context: Path, repo_backend: Path | None) -> Path:
@@ -52,19 +89,55 @@ def recipe_hash(root: Path, recipe: str) -> str:
     return _hash_files(directory.rglob("*"), directory, salt)
 
 
-def source_fingerprint(context: Path) -> str:
+def source_fingerprint(context: Path, salt: str = "") -> str:
     """Content hash of what the backend binary is built from (fast: a few dozen small files)."""
     files: list[Path] = []
-    for sub in ("src", "migrations", "crates", "build.rs", "Cargo.toml", "Cargo.lock"):
+    for sub in (
+        "src", "migrations", "crates", "build.rs", "Cargo.toml", "Cargo.lock",
+        "rust-toolchain.toml", "rust-toolchain", ".cargo",
+    ):  # fmt: skip
         p = context / sub
         if p.is_dir():
-            files.extend(f for f in p.rglob("*") if "target" not in f.parts)
+            files.extend(f for f in p.rglob("*") if "target" not in f.relative_to(context).parts)
         elif p.is_file():
             files.append(p)
     runtime_df = context / "Dockerfile.runtime"
     if runtime_df.is_file():
         files.append(runtime_df)
-    return _hash_files(files, context, BASE_TAG)
+    return _hash_files(files, context, BASE_TAG + salt)
+
+
+def backend_identity(root: Path, build: BackendBuild) -> str:
+    """What the backend image of `build` is made of: the source's content, where the source is
+    (images are per source), the cargo options, and the runtime image it is packaged on."""
+    lock = lock_file(build.context)
+    salt = f"|{build.source}|{build.package}|{build.binary}|locked={build.locked}"
+    if lock is not None and lock.parent != build.context:
+        salt += "|" + hashlib.sha256(lock.read_bytes()).hexdigest()
+    if not (build.context / "Dockerfile.runtime").is_file():
+        salt += "|" + recipe_hash(root, RUNTIME_RECIPE)
+    return source_fingerprint(build.context, salt)
+
+
+def workspace_root(context: Path) -> Path:
+    """The directory cargo treats as the workspace root for a build run in `context`."""
+    here = context.resolve()
+    for candidate in (here, *here.parents):
+        manifest = candidate / "Cargo.toml"
+        if not manifest.is_file():
+            continue
+        try:
+            data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        if "workspace" in data:
+            return candidate
+    return here
+
+
+def lock_file(context: Path) -> Path | None:
+    lock = workspace_root(context) / "Cargo.lock"
+    return lock if lock.is_file() else None
 
 
 def backend_tag(standin: str, identity: str) -> str:
@@ -75,16 +148,36 @@ def backend_tag(standin: str, identity: str) -> str:
 KEEP_BACKEND_BUILDS = 3
 
 
-def prune_backend_tags(runtime: Runtime, repository: str, *, keep: str) -> list[str]:
-    """Drop all but the newest few per-source backend tags, so edits do not pile up images.
+def _built_at(info: ImageInfo) -> float:
+    try:
+        return float(info.labels.get(LABEL_BUILT_AT, ""))
+    except ValueError:
+        return float(info.created)
 
-    Tags still used by a container are refused by the engine and stay.
-    """
-    builds = [
-        ref for ref, _ in runtime.tags(repository) if ref.rpartition(":")[2].startswith("src-")
+
+def prune_backend_images(
+    runtime: Runtime, repository: str, *, source: str, keep: str, protected: Collection[str]
+) -> list[str]:
+    """Drop the backend builds of one source beyond its newest few, so edits do not pile up
+    images. Never touched: another source's images (or unlabelled ones), an image any
+    container on the engine was made from (any project), and one any project claims
+    (`protected`: references and ids from the machine's image claims)."""
+    in_use = runtime.images_in_use()
+    mine = [
+        info
+        for info in runtime.list_images(repository)
+        if info.labels.get(LABEL_SOURCE) == source
+        and any(ref.rpartition(":")[2].startswith("src-") for ref in info.tags)
     ]
-    stale = [ref for ref in builds if ref != keep][KEEP_BACKEND_BUILDS - 1 :]
-    return [ref for ref in stale if runtime.untag(ref)]
+    mine.sort(key=lambda info: (keep not in info.tags, -_built_at(info)))
+    removed: list[str] = []
+    for info in mine[KEEP_BACKEND_BUILDS:]:
+        if info.id in in_use or info.id in protected or set(info.tags) & set(protected):
+            continue
+        for ref in sorted(info.tags):
+            if ref.rpartition(":")[2].startswith("src-") and runtime.untag(ref):
+                removed.append(ref)
+    return removed
 
 
 def choose(
@@ -122,8 +215,12 @@ def _run(
     cwd: Path | None = None,
     hint: str,
     every: float = 5.0,
+    cause_hint: bool = False,
 ) -> None:
-    """Run a long build step, passing on its latest output line every few seconds."""
+    """Run a long build step, passing on its latest output line every few seconds.
+
+    With `cause_hint`, a failure's hint quotes the first `error:` line of the output (cargo's
+    real cause) instead of the generic `hint`."""
     progress(f"{what}: {' '.join(cmd[:4])} ...")
     try:
         proc = subprocess.Popen(
@@ -138,6 +235,7 @@ def _run(
     except FileNotFoundError as exc:
         raise ImageError(f"{what}: `{cmd[0]}` is not installed", hint=hint) from exc
     tail: collections.deque[str] = collections.deque(maxlen=3)
+    first_error = ""
     last = time.monotonic()
     with proc:
         assert proc.stdout is not None
@@ -146,11 +244,28 @@ def _run(
             if not line:
                 continue
             tail.append(line)
+            if not first_error and _ERROR_LINE.match(line):
+                first_error = line
             if time.monotonic() - last >= every:
                 last = time.monotonic()
                 progress(f"  {what}: {line[:120]}")
     if proc.returncode != 0:
+        if cause_hint and first_error:
+            hint = _cause_hint(first_error, cwd)
         raise ImageError(f"{what} failed (exit {proc.returncode}): {' | '.join(tail)}", hint=hint)
+
+
+_ERROR_LINE = re.compile(r"error(\[[A-Z0-9]+\])?: ")
+
+
+def _cause_hint(first_error: str, cwd: Path | None) -> str:
+    where = f" in {cwd}" if cwd else ""
+    if "--locked was passed" in first_error:
+        return (
+            f"{first_error[:200]}: refresh the lock file with `cargo update --workspace`{where} "
+            "and commit it, or give the profile services.backend.locked = false"
+        )
+    return f"{first_error[:200]}: fix that{where}, then run `devenv up` again"
 
 
 _BASE_LOCK = threading.Lock()
@@ -187,7 +302,58 @@ def _ensure_base(runtime: Runtime, progress: Progress) -> ImageInfo:
             progress=progress,
             hint="check free disk space",
         )
-        return runtime.import_rootfs(tarball, BASE_TAG)
+        labels = {}
+        status = rootfs / "var" / "lib" / "dpkg" / "status"
+        glibc = elf.glibc_from_dpkg_status(status.read_text(errors="replace"))
+        if glibc is not None:
+            labels[LABEL_GLIBC] = elf.show(glibc)
+        return runtime.import_rootfs(tarball, BASE_TAG, labels=labels)
+
+
+def base_glibc(runtime: Runtime, base: ImageInfo) -> elf.Version | None:
+    """The base image's glibc: its label, or (for a base built before the label existed) its
+    dpkg status, read once and remembered per image id."""
+    labelled = elf.parse_version(base.labels.get(LABEL_GLIBC, ""))
+    if labelled is not None:
+        return labelled
+    memo = cache_dir() / f"base-glibc-{base.id.removeprefix('sha256:')[:16]}"
+    with contextlib.suppress(OSError):
+        remembered = elf.parse_version(memo.read_text(encoding="utf-8"))
+        if remembered is not None:
+            return remembered
+    status = runtime.read_file(BASE_TAG, "/var/lib/dpkg/status")
+    found = elf.glibc_from_dpkg_status(status.decode(errors="replace")) if status else None
+    if found is not None:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.write_text(elf.show(found), encoding="utf-8")
+    return found
+
+
+def check_glibc(runtime: Runtime, binary: Path, progress: Progress) -> None:
+    """Refuse a host-built binary that needs a newer glibc than the runtime image has: it
+    would fail at start in the container ("GLIBC_2.39 not found")."""
+    try:
+        needed = elf.required_glibc(binary)
+    except ValueError as exc:
+        raise ImageError(
+            f"the backend binary cannot run in a Linux container: {exc}",
+            hint="build it on Linux, or bind services.backend.image to an image built elsewhere",
+        ) from exc
+    if needed is None:
+        return
+    have = base_glibc(runtime, ensure_base(runtime, progress))
+    if have is None:
+        progress(f"warning: cannot tell the glibc of {BASE_TAG}; not checking the binary's")
+        return
+    if needed > have:
+        raise ImageError(
+            f"the backend binary {binary.name} built on this host needs glibc "
+            f"{elf.show(needed)} (GLIBC_{elf.show(needed)}) but the runtime base {BASE_TAG} "
+            f"has glibc {elf.show(have)}, so it would not start there",
+            hint=f"build on a host with glibc {elf.show(have)} or older (Debian bookworm, "
+            "e.g. a rust:bookworm container), or build an image with the checkout's own "
+            "Dockerfile and bind services.backend.image to it",
+        )
 
 
 def _s3s_binary(progress: Progress) -> Path:
@@ -214,46 +380,98 @@ def _s3s_binary(progress: Progress) -> Path:
     return binary
 
 
-def build_backend_binary(context: Path, repo_backend: Path | None, progress: Progress) -> Path:
-    target = cargo_target_dir(context, repo_backend)
-    env = dict(os.environ, CARGO_TARGET_DIR=str(target))
-    progress(f"building the backend in {context.name}/ with cargo (incremental) ...")
-    _run(
-        ["cargo", "build", "--release", "--locked", "--bin", BACKEND_BINARY],
-        cwd=context,
-        env=env,
-        what="cargo build (backend)",
-        progress=progress,
-        hint=f"fix the build error in {context}, then run `devenv up` again",
-    )
-    binary = target / "release" / BACKEND_BINARY
-    if not binary.is_file():
+@contextlib.contextmanager
+def _target_lock(target: Path) -> Iterator[None]:
+    """Serialise devenv's builds in one cargo target dir from the build to copying the binary
+    out: two sources built into one dir both write release/<binary>."""
+    target.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target / "devenv-build.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def cargo_locked(build: BackendBuild, progress: Progress) -> bool:
+    """--locked when the checkout has a Cargo.lock, unless the profile forces either way."""
+    lock = lock_file(build.context)
+    root = workspace_root(build.context)
+    if build.locked is True and lock is None:
         raise ImageError(
-            f"cargo built no `{BACKEND_BINARY}` binary in {context}",
-            hint="the backend crate must produce a binary named ignition-api",
+            f"services.backend.locked = true but {root} has no Cargo.lock",
+            hint="commit a Cargo.lock (`cargo generate-lockfile`), or drop services.backend.locked",
         )
-    return binary
+    if build.locked is None and lock is None:
+        progress(
+            f"backend: {root} has no Cargo.lock: building unlocked (cargo resolves dependency "
+            "versions now and writes a Cargo.lock there: commit it for repeatable builds)"
+        )
+        return False
+    if build.locked is False:
+        progress("backend: building without --locked, as services.backend.locked = false asks")
+        return False
+    return True
 
 
-def _runtime_dockerfile(root: Path, context: Path) -> Path:
-    for candidate in (context / "Dockerfile.runtime", root / "backend" / "Dockerfile.runtime"):
-        if candidate.is_file():
-            return candidate
-    raise ImageError(
-        f"no Dockerfile.runtime in {context} to package the host-built binary",
-        hint="add one (see backend/Dockerfile.runtime) or bind the backend to an image",
+def build_backend_binary(
+    build: BackendBuild, repo_backend: Path | None, progress: Progress, dest: Path
+) -> Path:
+    """cargo build the package's binary at the checkout; returns a copy of it in `dest`."""
+    target = cargo_target_dir(build.context, repo_backend)
+    env = dict(os.environ, CARGO_TARGET_DIR=str(target))
+    locked = cargo_locked(build, progress)
+    cmd = ["cargo", "build", "--release", *(["--locked"] if locked else [])]
+    cmd += ["-p", build.package, "--bin", build.binary]
+    progress(
+        f"building the backend in {build.source} with cargo (package {build.package}, "
+        f"binary {build.binary}; incremental) ..."
     )
+    with _target_lock(target):
+        _run(
+            cmd,
+            cwd=build.context,
+            env=env,
+            what="cargo build (backend)",
+            progress=progress,
+            hint=f"fix the build in {build.source}, then run `devenv up` again",
+            cause_hint=True,
+        )
+        built = target / "release" / build.binary
+        if not built.is_file():
+            raise ImageError(
+                f"cargo built no `{build.binary}` binary in {build.source}",
+                hint="set services.backend.package and services.backend.binary to the API's "
+                "package and binary",
+            )
+        copy = dest / BACKEND_BINARY
+        shutil.copy2(built, copy)
+    return copy
+
+
+def runtime_dockerfile(root: Path, context: Path) -> tuple[Path, bool]:
+    """The checkout's own Dockerfile.runtime, else devenv's recipe; True when it is the own."""
+    own = context / "Dockerfile.runtime"
+    if own.is_file():
+        return own, True
+    return recipe_dir(root, RUNTIME_RECIPE) / "Dockerfile", False
 
 
 def _backend_runtime_base(runtime: Runtime, root: Path, context: Path, progress: Progress) -> str:
     """Dockerfile.runtime built once around a placeholder binary; each new binary is then one
     layer on top of it (`layer_file`), so an edit costs a commit, not a Dockerfile build."""
-    dockerfile = _runtime_dockerfile(root, context)
+    dockerfile, own = runtime_dockerfile(root, context)
+    if not own:
+        progress(
+            f"backend: {context.resolve()} has no Dockerfile.runtime: packaging on devenv's "
+            "runtime image (Debian bookworm with libssl3 and ca-certificates)"
+        )
     digest = _hash_files([dockerfile], dockerfile.parent, BASE_TAG)
     tag = f"devenv-standin/backend-runtime:{digest}"
     if runtime.image(tag) is not None:
         return tag
-    progress(f"building the backend runtime layer {tag} from {dockerfile.name} (once) ...")
+    progress(f"building the backend runtime layer {tag} from {dockerfile} (once) ...")
     with tempfile.TemporaryDirectory(prefix="devenv-backend-runtime-") as tmp:
         ctx = Path(tmp)
         shutil.copy2(dockerfile, ctx / "Dockerfile")
@@ -266,8 +484,48 @@ def _backend_runtime_base(runtime: Runtime, root: Path, context: Path, progress:
     return tag
 
 
+def package_backend(
+    runtime: Runtime,
+    root: Path,
+    choice: ImageChoice,
+    *,
+    build: BackendBuild,
+    binary: Path,
+    progress: Progress,
+) -> ImageInfo:
+    """Put a host-built binary on the runtime image, labelled with its source, then prune
+    that source's stale builds."""
+    check_glibc(runtime, binary, progress)
+    runtime_base = _backend_runtime_base(runtime, root, build.context, progress)
+    labels = {
+        LABEL_RECIPE_HASH: choice.identity,
+        LABEL_SOURCE: build.source_id,
+        LABEL_SOURCE_PATH: str(build.source),
+        LABEL_BUILT_AT: f"{time.time():.6f}",
+    }
+    info = runtime.layer_file(
+        runtime_base, binary, f"/app/{BACKEND_BINARY}", choice.ref, labels=labels
+    )
+    repository = choice.ref.rsplit(":", 1)[0]
+    if build.source == (root / "backend").resolve():
+        # `:dev` names the latest build of the reference backend (tests and the benchmark
+        # run it directly); another source never moves it.
+        runtime.tag(choice.ref, f"{repository}:dev")
+    with image_claims() as claims:
+        protected = claims.names()
+    prune_backend_images(
+        runtime, repository, source=build.source_id, keep=choice.ref, protected=protected
+    )
+    return info
+
+
 def build(
-    runtime: Runtime, root: Path, choice: ImageChoice, *, context: Path | None, progress: Progress
+    runtime: Runtime,
+    root: Path,
+    choice: ImageChoice,
+    *,
+    backend: BackendBuild | None,
+    progress: Progress,
 ) -> ImageInfo:
     """Build the stand-in `choice.ref` from its recipe, reusing whatever is already built."""
     recipe = choice.recipe
@@ -280,17 +538,13 @@ def build(
     labels = {LABEL_RECIPE_HASH: choice.identity}
     progress(f"building image {choice.ref} (recipe {recipe}) ...")
     if recipe == "backend":
-        if context is None:
+        if backend is None:
             raise ImageError("the backend has no build context", hint="set build.context")
-        binary = build_backend_binary(context, root / "backend", progress)
-        runtime_base = _backend_runtime_base(runtime, root, context, progress)
-        info = runtime.layer_file(
-            runtime_base, binary, f"/app/{BACKEND_BINARY}", choice.ref, labels=labels
-        )
-        repository = choice.ref.rsplit(":", 1)[0]
-        runtime.tag(choice.ref, f"{repository}:dev")  # "the latest build"
-        prune_backend_tags(runtime, repository, keep=choice.ref)
-        return info
+        with tempfile.TemporaryDirectory(prefix="devenv-backend-") as tmp:
+            binary = build_backend_binary(backend, root / "backend", progress, Path(tmp))
+            return package_backend(
+                runtime, root, choice, build=backend, binary=binary, progress=progress
+            )
     with tempfile.TemporaryDirectory(prefix=f"devenv-{recipe}-") as tmp:
         ctx = Path(tmp)
         shutil.copytree(recipe_dir(root, recipe), ctx, dirs_exist_ok=True)

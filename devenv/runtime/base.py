@@ -15,6 +15,12 @@ LABEL_DIGEST = f"{LABEL_PREFIX}.config-digest"
 LABEL_VOLUME = f"{LABEL_PREFIX}.volume"
 LABEL_PG_MAJOR = f"{LABEL_PREFIX}.pg-major"
 LABEL_RECIPE_HASH = f"{LABEL_PREFIX}.recipe-hash"
+# Backend images: which source checkout they were built from (a hash of its resolved path,
+# and the path itself for humans), and when, so pruning never touches another source's.
+LABEL_SOURCE = f"{LABEL_PREFIX}.backend-source"
+LABEL_SOURCE_PATH = f"{LABEL_PREFIX}.backend-source-path"
+LABEL_BUILT_AT = f"{LABEL_PREFIX}.built-at"
+LABEL_GLIBC = f"{LABEL_PREFIX}.glibc"  # on the base image: its glibc version
 
 Progress = Callable[[str], None]
 
@@ -67,6 +73,7 @@ class ImageInfo:
     tags: tuple[str, ...]
     labels: Mapping[str, str]
     env: Mapping[str, str]
+    created: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,11 @@ class Runtime(Protocol):
         progress: Progress,
     ) -> ImageInfo: ...
 
-    def import_rootfs(self, tarball: Path, tag: str) -> ImageInfo: ...
+    def import_rootfs(
+        self, tarball: Path, tag: str, *, labels: Mapping[str, str] | None = None
+    ) -> ImageInfo: ...
+
+    def read_file(self, image: str, path: str) -> bytes | None: ...
 
     def layer_file(
         self, base: str, source: Path, dest: str, tag: str, *, labels: Mapping[str, str]
@@ -112,7 +123,9 @@ class Runtime(Protocol):
 
     def tag(self, image: str, ref: str) -> None: ...
 
-    def tags(self, repository: str) -> list[tuple[str, int]]: ...
+    def list_images(self, repository: str) -> list[ImageInfo]: ...
+
+    def images_in_use(self) -> set[str]: ...
 
     def untag(self, ref: str) -> bool: ...
 

@@ -223,10 +223,15 @@ class DockerRuntime:
             raise ImageError(f"building {tag} produced no image")
         return info
 
-    def import_rootfs(self, tarball: Path, tag: str) -> ImageInfo:
+    def import_rootfs(
+        self, tarball: Path, tag: str, *, labels: Mapping[str, str] | None = None
+    ) -> ImageInfo:
         repo, _, version = tag.rpartition(":")
+        changes = [f"LABEL {k}={v}" for k, v in sorted((labels or {}).items())] or None
         self._call(
-            lambda: self._api.import_image_from_file(str(tarball), repository=repo, tag=version)
+            lambda: self._api.import_image_from_file(
+                str(tarball), repository=repo, tag=version, changes=changes
+            )
         )
         info = self.image(tag)
         if info is None:
@@ -266,14 +271,49 @@ class DockerRuntime:
         repo, _, version = ref.rpartition(":")
         self._call(lambda: self._api.tag(image, repo, version, force=True))
 
-    def tags(self, repository: str) -> list[tuple[str, int]]:
-        """(tag, created) for every tag of `repository`, newest first."""
-        found: list[tuple[str, int]] = []
+    def list_images(self, repository: str) -> list[ImageInfo]:
+        """Every image with a tag in `repository`, with its labels (env left empty)."""
+        found: list[ImageInfo] = []
         for raw in self._call(lambda: self._api.images(name=repository)):
-            for ref in raw.get("RepoTags") or []:
-                if ref.rpartition(":")[0] == repository:
-                    found.append((ref, int(raw.get("Created") or 0)))
-        return sorted(found, key=lambda item: (-item[1], item[0]))
+            tags = tuple(
+                ref for ref in raw.get("RepoTags") or [] if ref.rpartition(":")[0] == repository
+            )
+            if tags:
+                found.append(
+                    ImageInfo(
+                        id=str(raw["Id"]),
+                        tags=tags,
+                        labels=raw.get("Labels") or {},
+                        env={},
+                        created=int(raw.get("Created") or 0),
+                    )
+                )
+        return found
+
+    def images_in_use(self) -> set[str]:
+        """Ids of the images any container on the engine was made from, running or not."""
+        raw = self._call(lambda: self._api.containers(all=True))
+        return {str(c["ImageID"]) for c in raw if c.get("ImageID")}
+
+    def read_file(self, image: str, path: str) -> bytes | None:
+        """One file of an image, read from a container that is created but never started."""
+        import io
+        import tarfile
+
+        docker = self._docker
+        created = self._call(lambda: self._api.create_container(image, command=["/bin/true"]))
+        cid = created["Id"]
+        try:
+            stream, _ = self._call(lambda: self._api.get_archive(cid, path))
+            buf = io.BytesIO(b"".join(stream))
+        except docker.errors.NotFound:
+            return None
+        finally:
+            self.remove(cid)
+        with tarfile.open(fileobj=buf) as tar:
+            member = tar.next()
+            extracted = tar.extractfile(member) if member is not None else None
+            return extracted.read() if extracted is not None else None
 
     def untag(self, ref: str) -> bool:
         """Remove one tag; an image still used by a container stays (the engine refuses)."""

@@ -8,7 +8,18 @@ from pathlib import Path
 import pytest
 
 from devenv.errors import ImageError
-from devenv.images.build import _run, backend_tag, source_fingerprint
+from devenv.images.build import (
+    BackendBuild,
+    _run,
+    backend_identity,
+    backend_tag,
+    cargo_locked,
+    lock_file,
+    runtime_dockerfile,
+    source_fingerprint,
+    workspace_root,
+)
+from tests.unit.conftest import WriteTree
 
 
 def test_source_fingerprint_follows_content_not_timestamps(tmp_path: Path) -> None:
@@ -44,3 +55,116 @@ def test_missing_tool_names_the_fix() -> None:
     with pytest.raises(ImageError, match="`no-such-tool-xyz` is not installed") as info:
         _run(["no-such-tool-xyz"], what="step", progress=lambda _m: None, hint="install it")
     assert info.value.hint == "install it"
+
+
+WORKSPACE = "[workspace]\nmembers = ['crates/*']\nresolver = '2'\n"
+CRATE = "[package]\nname = 'ignition-api'\nversion = '0.1.0'\n"
+
+
+def test_workspace_root_and_lock_file_are_found_from_a_member(write_tree: WriteTree) -> None:
+    root = write_tree({"app/Cargo.toml": WORKSPACE, "app/crates/api/Cargo.toml": CRATE})
+    member = root / "app" / "crates" / "api"
+    assert workspace_root(member) == root / "app"
+    assert lock_file(member) is None
+    (root / "app" / "Cargo.lock").write_text("# lock\n")
+    assert lock_file(member) == root / "app" / "Cargo.lock"
+    assert lock_file(root / "app") == root / "app" / "Cargo.lock"
+    single = write_tree({"single/Cargo.toml": CRATE})
+    assert workspace_root(single / "single") == single / "single"
+
+
+def test_locked_follows_the_lock_file_unless_the_profile_forces_it(write_tree: WriteTree) -> None:
+    root = write_tree({"app/Cargo.toml": WORKSPACE})
+    said: list[str] = []
+    auto = BackendBuild(root / "app")
+    assert cargo_locked(auto, said.append) is False
+    assert said == [
+        f"backend: {root / 'app'} has no Cargo.lock: building unlocked (cargo resolves "
+        "dependency versions now and writes a Cargo.lock there: commit it for repeatable builds)"
+    ]
+    with pytest.raises(ImageError, match="locked = true but") as info:
+        cargo_locked(BackendBuild(root / "app", locked=True), said.append)
+    assert info.value.hint is not None
+    assert "commit a Cargo.lock" in info.value.hint
+    (root / "app" / "Cargo.lock").write_text("# lock\n")
+    assert cargo_locked(auto, said.append) is True
+    assert cargo_locked(BackendBuild(root / "app", locked=False), said.append) is False
+    assert said[-1].endswith("as services.backend.locked = false asks")
+
+
+def test_a_failed_build_hints_at_cargo_s_first_error(tmp_path: Path) -> None:
+    script = (
+        "print('   Compiling ignition-api v0.1.0')\n"
+        "print('error[E0425]: cannot find value `x` in this scope')\n"
+        "print('error: could not compile `ignition-api`')\n"
+        "raise SystemExit(101)"
+    )
+    with pytest.raises(ImageError) as info:
+        _run(
+            [sys.executable, "-c", script],
+            what="cargo build (backend)",
+            progress=lambda _m: None,
+            hint="generic",
+            cwd=tmp_path,
+            cause_hint=True,
+        )
+    assert info.value.hint == (
+        f"error[E0425]: cannot find value `x` in this scope: fix that in {tmp_path}, "
+        "then run `devenv up` again"
+    )
+    locked = "print('error: the lock file needs to be updated but --locked was passed')"
+    with pytest.raises(ImageError) as info:
+        _run(
+            [sys.executable, "-c", locked + "\nraise SystemExit(101)"],
+            what="w",
+            progress=lambda _m: None,
+            hint="generic",
+            cause_hint=True,
+        )
+    assert info.value.hint is not None
+    assert "services.backend.locked = false" in info.value.hint
+
+
+def test_backend_identity_is_per_source_and_per_build_options(write_tree: WriteTree) -> None:
+    root = write_tree(
+        {
+            "one/Cargo.toml": CRATE,
+            "one/src/main.rs": "fn main() {}\n",
+            "two/Cargo.toml": CRATE,
+            "two/src/main.rs": "fn main() {}\n",
+            "compose/images/backend-runtime/Dockerfile": "FROM x\n",
+        }
+    )
+    one = backend_identity(root, BackendBuild(root / "one"))
+    assert one == backend_identity(root, BackendBuild(root / "one"))
+    assert one != backend_identity(root, BackendBuild(root / "two"))
+    assert one != backend_identity(root, BackendBuild(root / "one", binary="other"))
+    assert one != backend_identity(root, BackendBuild(root / "one", locked=False))
+    (root / "compose/images/backend-runtime/Dockerfile").write_text("FROM y\n")
+    assert one != backend_identity(root, BackendBuild(root / "one"))
+    (root / "one" / "Dockerfile.runtime").write_text("FROM z\n")
+    own = backend_identity(root, BackendBuild(root / "one"))
+    (root / "compose/images/backend-runtime/Dockerfile").write_text("FROM w\n")
+    assert own == backend_identity(root, BackendBuild(root / "one"))
+
+
+def test_checkouts_without_dockerfile_runtime_get_devenv_s_recipe(write_tree: WriteTree) -> None:
+    root = write_tree({"app/Cargo.toml": CRATE, "ref/Dockerfile.runtime": "FROM x\n"})
+    assert runtime_dockerfile(root, root / "ref") == (root / "ref" / "Dockerfile.runtime", True)
+    assert runtime_dockerfile(root, root / "app") == (
+        root / "compose" / "images" / "backend-runtime" / "Dockerfile",
+        False,
+    )
+
+
+def test_fingerprint_skips_target_dirs_inside_the_checkout_only(tmp_path: Path) -> None:
+    checkout = tmp_path / "target" / "app"  # a checkout that lives under a dir named target
+    (checkout / "src").mkdir(parents=True)
+    (checkout / "src" / "main.rs").write_text("fn main() {}\n")
+    first = source_fingerprint(checkout)
+    (checkout / "src" / "main.rs").write_text("fn main() { println!(); }\n")
+    assert source_fingerprint(checkout) != first
+    edited = source_fingerprint(checkout)
+    (checkout / "crates" / "api" / "target").mkdir(parents=True)
+    (checkout / "crates" / "api" / "target" / "junk").write_text("build output")
+    assert source_fingerprint(checkout) == edited

@@ -74,7 +74,8 @@ class FakeRuntime:
 
     def __init__(self) -> None:
         self.containers: dict[str, ObservedContainer] = {}
-        self.images: dict[str, int] = {}
+        self.images: dict[str, ImageInfo] = {}  # by tag
+        self.in_use: set[str] = set()
 
     def observe(self, project: str) -> Observed:
         return Observed(tuple(self.containers.values()), ())
@@ -93,8 +94,13 @@ class FakeRuntime:
     ) -> ImageInfo:
         return ImageInfo(id="sha256:2", tags=(tag,), labels=labels, env={})
 
-    def import_rootfs(self, tarball: Path, tag: str) -> ImageInfo:
-        return ImageInfo(id="sha256:3", tags=(tag,), labels={}, env={})
+    def import_rootfs(
+        self, tarball: Path, tag: str, *, labels: Mapping[str, str] | None = None
+    ) -> ImageInfo:
+        return ImageInfo(id="sha256:3", tags=(tag,), labels=labels or {}, env={})
+
+    def read_file(self, image: str, path: str) -> bytes | None:
+        return None
 
     def layer_file(
         self, base: str, source: Path, dest: str, tag: str, *, labels: Mapping[str, str]
@@ -104,11 +110,17 @@ class FakeRuntime:
     def tag(self, image: str, ref: str) -> None:
         return None
 
-    def tags(self, repository: str) -> list[tuple[str, int]]:
-        return sorted(
-            ((ref, created) for ref, created in self.images.items() if ref.startswith(repository)),
-            key=lambda item: -item[1],
-        )
+    def list_images(self, repository: str) -> list[ImageInfo]:
+        by_id: dict[str, ImageInfo] = {}
+        for ref, info in self.images.items():
+            if ref.rpartition(":")[0] == repository:
+                known = by_id.get(info.id)
+                tags = (*known.tags, ref) if known else (ref,)
+                by_id[info.id] = ImageInfo(info.id, tags, info.labels, {}, info.created)
+        return list(by_id.values())
+
+    def images_in_use(self) -> set[str]:
+        return set(self.in_use)
 
     def untag(self, ref: str) -> bool:
         return self.images.pop(ref, None) is not None
@@ -168,16 +180,38 @@ def test_public_surface() -> None:
     assert devenv.__version__.count(".") == 2
 
 
-def test_only_the_newest_backend_builds_are_kept() -> None:
-    from devenv.images.build import prune_backend_tags
+def _build(fake: FakeRuntime, ref: str, source: str, at: int, *also: str) -> str:
+    from devenv.runtime.base import LABEL_BUILT_AT, LABEL_SOURCE
+
+    info = ImageInfo(f"sha256:{ref}", (ref,), {LABEL_SOURCE: source, LABEL_BUILT_AT: str(at)}, {})
+    for tag in (ref, *also):
+        fake.images[tag] = info
+    return info.id
+
+
+def test_pruning_keeps_the_newest_builds_of_one_source_and_everything_else() -> None:
+    from devenv.images.build import prune_backend_images
 
     fake = FakeRuntime()
-    fake.images = {f"r/backend:src-{i}": i for i in range(6)} | {"r/backend:dev": 99}
-    dropped = prune_backend_tags(fake, "r/backend", keep="r/backend:src-0")
-    assert sorted(dropped) == ["r/backend:src-1", "r/backend:src-2", "r/backend:src-3"]
-    assert sorted(fake.images) == [
-        "r/backend:dev",
-        "r/backend:src-0",
-        "r/backend:src-4",
-        "r/backend:src-5",
-    ]
+    for i in range(7):
+        _build(fake, f"r/backend:src-a{i}", "A", i)
+    for i in range(5):
+        _build(fake, f"r/backend:src-b{i}", "B", i)
+    fake.images["r/backend:src-legacy"] = ImageInfo("sha256:legacy", (), {}, {})
+    _build(fake, "r/backend:src-a-latest", "A", 99, "r/backend:dev")
+    used = _build(fake, "r/backend:src-a-used", "A", -1)
+    fake.in_use.add(used)
+    dropped = prune_backend_images(
+        fake,
+        "r/backend",
+        source="A",
+        keep="r/backend:src-a0",
+        protected={"r/backend:src-a2", "sha256:r/backend:src-a3"},
+    )
+    # kept: the build asked for, the two newest others, what a container uses or a project claims
+    assert sorted(dropped) == ["r/backend:src-a1", "r/backend:src-a4", "r/backend:src-a5"]
+    assert {"r/backend:src-a0", "r/backend:src-a6", "r/backend:src-a-latest"} <= set(fake.images)
+    assert {"r/backend:src-a2", "r/backend:src-a3", "r/backend:src-a-used"} <= set(fake.images)
+    assert all(f"r/backend:src-b{i}" in fake.images for i in range(5))
+    assert "r/backend:src-legacy" in fake.images
+    assert "r/backend:dev" in fake.images

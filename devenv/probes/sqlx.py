@@ -1,0 +1,57 @@
+"""Read a database's `_sqlx_migrations` rows, read-only, as one probe attempt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from devenv.migrations import AppliedMigration
+from devenv.probes.base import ProbeFailure
+
+
+def read_applied(url: str, *, connect_timeout: int = 2) -> tuple[AppliedMigration, ...]:
+    """Every row of `_sqlx_migrations` (none when the table does not exist yet).
+
+    The session is read-only: checking a database never changes it, not even an external one.
+    """
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=connect_timeout) as conn:
+            conn.read_only = True
+            exists = conn.execute("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetchone()
+            if not exists or not exists[0]:
+                return ()
+            rows = conn.execute(
+                "SELECT version, description, success, checksum FROM _sqlx_migrations "
+                "ORDER BY version"
+            ).fetchall()
+    except psycopg.Error as exc:
+        text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        permanent = "password authentication failed" in text or (
+            "does not exist" in text and "database" in text
+        )
+        raise ProbeFailure(
+            f"cannot read _sqlx_migrations: {text}", transient=not permanent
+        ) from exc
+    return tuple(
+        AppliedMigration(int(v), str(d), bool(s), bytes(c) if c is not None else b"")
+        for v, d, s, c in rows
+    )
+
+
+@dataclass
+class AppliedMigrationsProbe:
+    """A probe whose successful attempt keeps the rows it read (for wait_ready)."""
+
+    url: str
+    display: str
+    name: str = "postgres migrations"
+    rows: tuple[AppliedMigration, ...] = field(default=())
+
+    @property
+    def endpoint(self) -> str:
+        return self.display
+
+    def attempt(self) -> str:
+        self.rows = read_applied(self.url)
+        return f"{len(self.rows)} migration rows"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from devenv.cli.snapshot import reset, snapshot_app
 from devenv.errors import ConfigError, DevenvError, Interrupted, ReadinessError
 
 if TYPE_CHECKING:
@@ -471,6 +472,10 @@ def images_build(
     built = core.build_images(options, progress=progress)
     for line in built:
         _emit(line)
+
+
+app.add_typer(snapshot_app, name="snapshot")
+app.command("reset")(reset)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

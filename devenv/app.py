@@ -27,6 +27,7 @@ from devenv.migrations import MigrationSet
 from devenv.model import SERVICES, CheckResult, ServiceSpec
 from devenv.plan import Desired, ImageChoice, Plan, reconcile
 from devenv.runtime.base import Observed, ObservedContainer, Progress, Runtime
+from devenv.snapshot.service import after_up as golden_after_up
 from devenv.stack import Options, Stack, load_config, resolve_stack
 from devenv.state import image_claims, port_claims, project_lock
 
@@ -148,6 +149,7 @@ def up(
         ).run()
         if not plan.noop:  # an unchanged stack was seeded when it was made
             _after_ready(stack, seed=seed, progress=progress)
+        golden_after_up(stack, rt, changed=not plan.noop, progress=progress)  # issue 14
     return UpResult(
         project=options.project,
         profile=stack.profile.name,

@@ -1,0 +1,287 @@
+"""pytest plugin `devenv`: the project's stack, a database per test cloned from the golden
+state, and an object-key prefix per test; safe under pytest-xdist, clean after a crash.
+
+Fixtures: `devenv_stack` (session), `devenv_database` and `devenv_bucket_prefix` (function).
+Options: `--devenv-up`, `--devenv-project`, `--devenv-profile`.
+
+What a test creates is named after the process that owns it (its pid and a tag of that pid's
+start time, so a reused pid is not mistaken for the owner). Every session drops, when it
+starts, the databases and prefixes whose owner is gone: a run killed by Ctrl-C or SIGKILL
+leaves nothing behind once the next one starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from devenv.snapshot.pg import Admin
+    from devenv.snapshot.s3 import Bucket
+    from devenv.stack import Options
+
+_OWNED_DB = re.compile(r"devenv_t_(\d+)_([0-9a-f]{6})_\d+")
+_OWNED_PREFIX = re.compile(r"(\d+)_([0-9a-f]{6})_\d+/")
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), None when unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name may hold spaces
+
+
+def owner_tag(pid: int) -> str:
+    return hashlib.sha256(f"{pid}:{_start_time(pid)}".encode()).hexdigest()[:6]
+
+
+def owner_alive(pid: int, tag: str) -> bool:
+    """Whether the process that named a resource `<pid>_<tag>` still runs."""
+    if Path("/proc/self/stat").exists():
+        return _start_time(pid) is not None and owner_tag(pid) == tag
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def owned_database_owner(name: str) -> tuple[int, str] | None:
+    found = _OWNED_DB.fullmatch(name)
+    return (int(found[1]), found[2]) if found else None
+
+
+def owned_prefix_owner(rest: str) -> tuple[int, str] | None:
+    found = _OWNED_PREFIX.fullmatch(rest)
+    return (int(found[1]), found[2]) if found else None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("devenv", "devenv stack for integration tests")
+    group.addoption(
+        "--devenv-up",
+        action="store_true",
+        default=False,
+        help="devenv: bring the stack up when it is not running or its configuration changed",
+    )
+    group.addoption(
+        "--devenv-project", default=None, help="devenv: project name (default $DEVENV_PROJECT)"
+    )
+    group.addoption(
+        "--devenv-profile", default=None, help="devenv: profile (default $DEVENV_PROFILE)"
+    )
+
+
+@dataclass(frozen=True)
+class DevenvStack:
+    """What a test needs to reach the stack (secrets included: tests use them)."""
+
+    project: str
+    database_url: str
+    s3_endpoint: str
+    s3_bucket: str
+    s3_region: str
+    s3_access_key: str
+    s3_secret_key: str
+    backend_url: str
+    golden: bool  # whether per-test databases can be cloned (local Postgres and object store)
+
+
+@dataclass
+class _Session:
+    """This process's share of the stack: one admin session, counters, the bucket client."""
+
+    stack: DevenvStack
+    options: Options
+    golden_db: str = ""
+    strategy: str | None = None
+    owner: str = field(default_factory=lambda: f"{os.getpid()}_{owner_tag(os.getpid())}")
+    counter: Iterator[int] = field(default_factory=itertools.count)
+    _admin: Admin | None = None
+    _bucket: Bucket | None = None
+
+    def admin(self) -> Admin:
+        from devenv.snapshot.pg import Admin
+
+        if self._admin is None or self._admin.conn.closed:
+            self._admin = Admin(self.stack.database_url)
+        return self._admin
+
+    def bucket(self) -> Bucket:
+        from devenv.probes.base import S3Target
+        from devenv.snapshot.s3 import Bucket
+
+        if self._bucket is None:
+            s = self.stack
+            target = S3Target(
+                s.s3_endpoint, s.s3_bucket, s.s3_region, s.s3_access_key, s.s3_secret_key
+            )
+            self._bucket = Bucket(target)
+        return self._bucket
+
+    def sweep(self) -> None:
+        """Drop what owners that are gone left behind (theirs only, never a live run's)."""
+        from devenv.snapshot.model import TEST_DB_PREFIX, TEST_PREFIX
+
+        pg = self.admin()
+        with pg.step("dropping databases of finished test runs"):
+            for name in pg.databases(TEST_DB_PREFIX):
+                owner = owned_database_owner(name)
+                if owner is not None and not owner_alive(*owner):
+                    pg.drop(name)
+        bucket = self.bucket()
+        for prefix in bucket.prefixes(TEST_PREFIX):
+            owner = owned_prefix_owner(prefix[len(TEST_PREFIX) :])
+            if owner is not None and not owner_alive(*owner):
+                bucket.delete_prefix(prefix)
+
+    def close(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+
+
+def _options(config: pytest.Config) -> Options:
+    from devenv.stack import Options, default_project_name, find_root
+
+    root = find_root(Path(str(config.rootpath)))
+    return Options(
+        root=root,
+        project=config.getoption("devenv_project") or default_project_name(root),
+        profile=config.getoption("devenv_profile") or os.environ.get("DEVENV_PROFILE"),
+    )
+
+
+def _attach(config: pytest.Config) -> _Session:
+    from devenv import app
+    from devenv.snapshot import service
+    from devenv.snapshot.model import GOLDEN, clone_strategy, database_name
+    from devenv.snapshot.store import Store
+    from devenv.state import project_lock
+
+    options = _options(config)
+    planned = app.plan_up(options)
+    if not planned.plan.noop:
+        if not config.getoption("devenv_up"):
+            steps = [f"{s.kind} {s.target} ({s.cause})" for s in planned.plan.steps]
+            steps = [s for s in steps if not s.startswith("keep ")]
+            raise _Unusable(
+                f"stack {options.project} is not running as configured: {'; '.join(steps[:3])}",
+                "run `devenv up`, or pass --devenv-up",
+            )
+        app.up(options)  # also takes the golden state
+    stack = planned.stack
+    storage = stack.endpoints.storage
+    local = all(stack.local(s) for s in service.DATA_SERVICES)
+    session = _Session(
+        DevenvStack(
+            project=stack.name,
+            database_url=stack.endpoints.database_url,
+            s3_endpoint=storage.endpoint,
+            s3_bucket=storage.bucket,
+            s3_region=storage.region,
+            s3_access_key=storage.access_key,
+            s3_secret_key=storage.secret_key,
+            backend_url=stack.endpoints.backend_url,
+            golden=local,
+        ),
+        options,
+    )
+    rt = planned.runtime
+    t = service.Target(stack, rt, rt.observe(stack.name), Store(stack.name))
+    service.wait_ready(t, ("postgres", "objectstore", "backend"), timeout=30)
+    if local:
+        with project_lock(options.root, options.project):
+            golden = service.target(options, "devenv_database")
+            service.ensure_golden(golden, progress=lambda _m: None)
+            manifest = golden.store.load(GOLDEN)
+        assert manifest is not None
+        with session.admin().step("reading the server version"):
+            major = session.admin().server_major()
+        session.golden_db = database_name(GOLDEN)
+        session.strategy = clone_strategy(manifest.database_bytes, major)
+        session.sweep()
+    return session
+
+
+class _Unusable(Exception):
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(f"devenv: {message} (fix: {hint})")
+
+
+@pytest.fixture(scope="session")
+def _devenv_session(request: pytest.FixtureRequest) -> Iterator[_Session]:
+    from devenv.errors import DevenvError
+
+    try:
+        session = _attach(request.config)
+    except DevenvError as exc:
+        pytest.fail(f"devenv: {exc.one_line()}", pytrace=False)
+    except _Unusable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture(scope="session")
+def devenv_stack(_devenv_session: _Session) -> DevenvStack:
+    """The project's running stack: attached when it runs as configured, else brought up
+    with `--devenv-up`; its database URL, S3 endpoint, bucket and keys, and backend URL."""
+    return _devenv_session.stack
+
+
+@pytest.fixture
+def devenv_database(_devenv_session: _Session) -> Iterator[str]:
+    """The URL of a database of this test's own, cloned from the golden state, dropped after."""
+    from devenv.errors import DevenvError
+    from devenv.snapshot.pg import with_database
+
+    session = _local(_devenv_session, "devenv_database")
+    name = f"devenv_t_{session.owner}_{next(session.counter)}"
+    pg = session.admin()
+    try:
+        with pg.step(f"cloning the golden state into {name}"):
+            pg.clone(session.golden_db, name, strategy=session.strategy)
+    except DevenvError as exc:
+        pytest.fail(f"devenv: {exc.one_line()}", pytrace=False)
+    try:
+        yield with_database(session.stack.database_url, name)
+    finally:
+        with session.admin().step(f"dropping {name}"):
+            session.admin().drop(name)
+
+
+@pytest.fixture
+def devenv_bucket_prefix(_devenv_session: _Session) -> Iterator[str]:
+    """An object-key prefix of this test's own (`.devenv-test/<owner>_<n>/`), emptied after."""
+    from devenv.snapshot.model import TEST_PREFIX
+
+    session = _local(_devenv_session, "devenv_bucket_prefix")
+    prefix = f"{TEST_PREFIX}{session.owner}_{next(session.counter)}/"
+    try:
+        yield prefix
+    finally:
+        session.bucket().delete_prefix(prefix)
+
+
+def _local(session: _Session, fixture: str) -> _Session:
+    if not session.golden_db:
+        pytest.fail(
+            f"devenv: {fixture} needs a local postgres and object store; this profile binds "
+            "an external provider, which devenv never clones or cleans",
+            pytrace=False,
+        )
+    return session

@@ -123,7 +123,7 @@ class Bucket:
                 key=key,
                 sha256=store.add_object(data),
                 size=len(data),
-                content_type=str(got.get("ContentType") or "binary/octet-stream"),
+                content_type=str(got.get("ContentType") or ""),  # "" when it had none
                 metadata=tuple(sorted((got.get("Metadata") or {}).items())),
             )
 
@@ -137,13 +137,14 @@ class Bucket:
 
         def put(entry: ObjectEntry) -> None:
             data = store.read_object(entry.sha256)
+            extra = {"ContentType": entry.content_type} if entry.content_type else {}
             with translated(f"writing object {entry.key}"):
                 self.s3.put_object(
                     Bucket=self.name,
                     Key=entry.key,
                     Body=data,
-                    ContentType=entry.content_type,
                     Metadata=dict(entry.metadata),
+                    **extra,
                 )
 
         _parallel(put, list(entries))

@@ -284,7 +284,7 @@ def take(
     if closed:
         progress(f"postgres: ended {closed} other session(s) on {t.database} for the copy")
     if stopped:
-        wait_ready(t, ("backend",), timeout=timeout)
+        wait_ready(t, ("backend",), timeout=timeout, done=f"snapshot {name} was saved; ")
     return SaveResult(manifest, replaced, closed, time.monotonic() - started)
 
 
@@ -378,9 +378,11 @@ def put_back(t: Target, manifest: Manifest, *, progress: Progress, timeout: floa
         try:
             written, deleted, closed = _replace(t, pg, manifest, major, stop=stopped)
         finally:
-            if stopped and backend is not None:
+            if backend is not None:  # started even when it was down: restore ends ready
                 t.rt.start(backend.id, service="backend")
-    ready = wait_ready(t, ("postgres", "objectstore", "backend"), timeout=timeout)
+    ready = wait_ready(
+        t, ("postgres", "objectstore", "backend"), timeout=timeout, done="the data was restored; "
+    )
     return RestoreResult(manifest, written, deleted, closed, ready, time.monotonic() - started)
 
 
@@ -467,7 +469,9 @@ def _failed(exc: BaseException, doing: str, *, bucket: bool) -> BaseException:
     return error
 
 
-def wait_ready(t: Target, services: Sequence[str], *, timeout: float) -> tuple[str, ...]:
+def wait_ready(
+    t: Target, services: Sequence[str], *, timeout: float, done: str = ""
+) -> tuple[str, ...]:
     """Every service's readiness probe, in parallel: SQL, the S3 round trip, backend /health.
     A backend container that exits meanwhile ends the wait at once."""
     from devenv.config.secrets import redact
@@ -496,8 +500,7 @@ def wait_ready(t: Target, services: Sequence[str], *, timeout: float) -> tuple[s
             raise ReadinessError(
                 f"service {service}: {redact(why, secrets_)}; last error: "
                 f"{redact(result.detail, secrets_)}",
-                hint=f"the data was restored; read `devenv logs {service}`, fix the cause, "
-                "then `devenv up`",
+                hint=f"{done}read `devenv logs {service}`, fix the cause, then `devenv up`",
             )
         return f"{service}: {result.detail} in {result.elapsed:.2f}s"
 

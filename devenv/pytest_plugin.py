@@ -33,12 +33,17 @@ _OWNED_PREFIX = re.compile(r"(\d+)_([0-9a-f]{6})_\d+/")
 
 
 def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), None when unknown."""
+    """The process's start time in clock ticks since boot (Linux); None when it is gone, a
+    zombie (killed, not yet reaped: an xdist worker whose controller was killed too), or
+    unknown."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name may hold spaces
+    fields = stat.rsplit(")", 1)[1].split()  # the name before ")" may hold spaces
+    if fields[0] in ("Z", "X"):
+        return None
+    return fields[19]  # field 22 of proc(5)
 
 
 def owner_tag(pid: int) -> str:
@@ -168,6 +173,7 @@ def _attach(config: pytest.Config) -> _Session:
     from devenv.snapshot import service
     from devenv.snapshot.model import GOLDEN, clone_strategy, database_name
     from devenv.snapshot.store import Store
+    from devenv.stack import resolve_stack
     from devenv.state import project_lock
 
     options = _options(config)
@@ -181,7 +187,8 @@ def _attach(config: pytest.Config) -> _Session:
                 "run `devenv up`, or pass --devenv-up",
             )
         app.up(options)  # also takes the golden state
-    stack = planned.stack
+    # the ports as settled by whichever `up` ran (another xdist worker's, maybe)
+    stack = resolve_stack(options, settle_ports=False)
     storage = stack.endpoints.storage
     local = all(stack.local(s) for s in service.DATA_SERVICES)
     session = _Session(

@@ -129,6 +129,9 @@ class Stack:
         for v in engine.volumes.list(filters=flt):
             v.remove(force=True)
         shutil.rmtree(self.root / ".devenv" / self.project, ignore_errors=True)
+        from devenv.snapshot.store import Store  # `up` keeps a golden snapshot in the cache
+
+        shutil.rmtree(Store(self.project).root, ignore_errors=True)
 
 
 def unique_project(prefix: str = "t") -> str:

@@ -1,0 +1,163 @@
+"""The pytest plugin on the real stack: inner pytest sessions under xdist, isolation per test,
+attaching or bringing the stack up, and nothing left behind by a killed run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from tests.integration.conftest import REPO, Stack
+from tests.integration.test_snapshots import s3
+
+ISOLATION = """
+import uuid
+
+import psycopg
+import pytest
+
+
+@pytest.mark.parametrize("n", range(8))
+def test_own_row_and_own_prefix(devenv_stack, devenv_database, devenv_bucket_prefix, n):
+    email = f"plugin-{n}-{uuid.uuid4().hex[:8]}@example.test"
+    with psycopg.connect(devenv_database, autocommit=True) as conn:
+        conn.execute("INSERT INTO users (email) VALUES (%s)", (email,))
+        mine = conn.execute("SELECT email FROM users WHERE email LIKE 'plugin-%%'").fetchall()
+        dev = conn.execute("SELECT count(*) FROM users WHERE email = 'dev@localhost'").fetchone()
+    assert mine == [(email,)]
+    assert dev == (1,)  # cloned from the golden state: migrated and seeded
+    assert devenv_database != devenv_stack.database_url
+
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=devenv_stack.s3_endpoint,
+        region_name=devenv_stack.s3_region,
+        aws_access_key_id=devenv_stack.s3_access_key,
+        aws_secret_access_key=devenv_stack.s3_secret_key,
+    )
+    s3.put_object(Bucket=devenv_stack.s3_bucket, Key=devenv_bucket_prefix + "f", Body=b"x")
+    listed = s3.list_objects_v2(Bucket=devenv_stack.s3_bucket, Prefix=".devenv-test/")
+    keys = [o["Key"] for o in listed.get("Contents", []) if o["Key"].endswith("/f")]
+    assert devenv_bucket_prefix + "f" in keys
+"""
+
+HANG = """
+import pathlib
+import time
+
+import boto3
+
+
+def test_hangs(devenv_stack, devenv_database, devenv_bucket_prefix):
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=devenv_stack.s3_endpoint,
+        region_name=devenv_stack.s3_region,
+        aws_access_key_id=devenv_stack.s3_access_key,
+        aws_secret_access_key=devenv_stack.s3_secret_key,
+    )
+    s3.put_object(Bucket=devenv_stack.s3_bucket, Key=devenv_bucket_prefix + "f", Body=b"x")
+    pathlib.Path("started").write_text(devenv_database)
+    time.sleep(600)
+"""
+
+TRIVIAL = """
+def test_attached(devenv_stack):
+    assert devenv_stack.backend_url.startswith("http://127.0.0.1:")
+"""
+
+
+def inner(tmp: Path, stack: Stack, source: str, *args: str) -> list[str]:
+    (tmp / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    (tmp / "test_inner.py").write_text(source)
+    return [sys.executable, "-m", "pytest", "-q", "-W", "error", *args, "test_inner.py"]
+
+
+def run(tmp: Path, stack: Stack, source: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        inner(tmp, stack, source, *args),
+        cwd=tmp,
+        env=stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def leftovers(stack: Stack) -> tuple[list[str], list[str]]:
+    with psycopg.connect(stack.database_url(), autocommit=True, connect_timeout=10) as conn:
+        dbs = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'devenv_t_%' ORDER BY 1"
+        ).fetchall()
+    listed = s3(stack).list_objects_v2(Bucket=stack.storage().bucket, Prefix=".devenv-test/")
+    return [r[0] for r in dbs], [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_xdist_workers_each_see_only_their_own_rows(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    stack = make_stack()
+    refused = run(tmp_path, stack, TRIVIAL)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "not running as configured" in refused.stdout
+    assert "--devenv-up" in refused.stdout
+    assert stack.containers() == []  # without --devenv-up nothing is started
+
+    done = run(tmp_path, stack, ISOLATION, "-n", "4", "--devenv-up")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "8 passed" in done.stdout
+    assert leftovers(stack) == ([], [])
+
+    attached = run(tmp_path, stack, TRIVIAL)
+    assert attached.returncode == 0, attached.stdout + attached.stderr
+
+
+def test_a_killed_run_leaves_nothing_after_the_next_start(stack: Stack, tmp_path: Path) -> None:
+    cmd = inner(tmp_path, stack, HANG, "-n", "2")
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=stack.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        marker = tmp_path / "started"
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, "the inner run ended early"
+            assert time.monotonic() < deadline, "the inner test never started"
+            time.sleep(0.05)  # polling another process's progress
+        dbs, keys = leftovers(stack)
+        assert len(dbs) == 1
+        assert marker.read_text().endswith("/" + dbs[0])
+        assert len(keys) == 1
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert leftovers(stack) == (dbs, keys)  # SIGKILL: no teardown ran
+
+    after = run(tmp_path, stack, TRIVIAL)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert leftovers(stack) == ([], [])
+
+
+def test_plugin_is_registered_as_devenv() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "pytest", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--devenv-up" in shown.stdout

@@ -139,13 +139,15 @@ def test_a_killed_run_leaves_nothing_after_the_next_start(stack: Stack, tmp_path
             assert time.monotonic() < deadline, "the inner test never started"
             time.sleep(0.05)  # polling another process's progress
         dbs, keys = leftovers(stack)
-        assert len(dbs) == 1
-        assert marker.read_text().endswith("/" + dbs[0])
+        # the test's database, and maybe the next test's, cloned ahead in the background
+        assert marker.read_text().rsplit("/", 1)[1] in dbs
         assert len(keys) == 1
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    assert leftovers(stack) == (dbs, keys)  # SIGKILL: no teardown ran
+    after_kill = leftovers(stack)
+    assert set(dbs) <= set(after_kill[0])  # SIGKILL: no teardown ran
+    assert after_kill[1] == keys
 
     after = run(tmp_path, stack, TRIVIAL)
     assert after.returncode == 0, after.stdout + after.stderr

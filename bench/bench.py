@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -178,6 +179,9 @@ class DevenvProject:
         if volumes.stdout.split():
             run(["docker", "volume", "rm", "-f", *volumes.stdout.split()], check=False)
         shutil.rmtree(self.root / ".devenv" / self.name, ignore_errors=True)
+        from devenv.snapshot.store import Store  # `up` keeps a golden snapshot in the cache
+
+        shutil.rmtree(Store(self.name).root, ignore_errors=True)
 
 
 @dataclass
@@ -275,6 +279,10 @@ def under(limit: float) -> Callable[[Row], bool]:
     return lambda row: row.devenv.median < limit
 
 
+def at_most(limit: float) -> Callable[[Row], bool]:
+    return lambda row: row.devenv.median <= limit
+
+
 def at_most_times_baseline(factor: float) -> Callable[[Row], bool]:
     return lambda row: (
         row.baseline is not None and row.devenv.median <= factor * row.baseline.median
@@ -301,6 +309,10 @@ class Results:
     edit: Series = field(default_factory=Series)
     cargo: Series = field(default_factory=Series)
     memory: Series = field(default_factory=Series)
+    snapshot_save: Series = field(default_factory=Series)
+    snapshot_restore: Series = field(default_factory=Series)
+    reset: Series = field(default_factory=Series)
+    test_database: Series = field(default_factory=Series)
     notes: list[str] = field(default_factory=list)
 
     def rows(self) -> list[Row]:
@@ -322,6 +334,19 @@ class Results:
                 "< cargo + 3 s", within_baseline_plus(3.0)),
             Row("peak memory (devenv)", self.memory, target="< 120 MB", passed=under(120.0),
                 unit="MB"),
+            *self.snapshot_rows(),
+        ]  # fmt: skip
+
+    def snapshot_rows(self) -> list[Row]:
+        data = f"{SNAPSHOT_MB} MB rows, {SNAPSHOT_OBJECTS} objects"
+        return [
+            Row(f"snapshot save ({data})", self.snapshot_save),
+            Row(f"snapshot restore ({data}), until probes pass", self.snapshot_restore,
+                target="<= 2 s", passed=at_most(2.0)),
+            Row("reset to golden, until probes pass", self.reset, target="<= 2 s",
+                passed=at_most(2.0)),
+            Row("devenv_database per test (clone + drop)", self.test_database,
+                target="<= 150 ms", passed=at_most(150.0), unit="ms"),
         ]  # fmt: skip
 
 
@@ -329,7 +354,7 @@ def render(rows: Sequence[Row]) -> str:
     table = [("measure", "devenv min / med / max", "baseline", "min / med / max", "ratio",
               "target", "result")]  # fmt: skip
     for r in rows:
-        digits = 0 if r.unit == "MB" else 2
+        digits = 0 if r.unit in ("MB", "ms") else 2
         table.append(
             (
                 r.name,
@@ -351,12 +376,12 @@ def render(rows: Sequence[Row]) -> str:
 # --- the scenarios -----------------------------------------------------------------------
 
 
-def preflight() -> None:
+def preflight(*, compose: bool = True) -> None:
     if shutil.which("docker") is None:
         raise BenchError("the docker CLI is not on PATH")
     if run(["docker", "info"], check=False, timeout=60).returncode != 0:
         raise BenchError("the Docker engine is not reachable (`docker info` failed)")
-    if shutil.which("docker-compose") is None:
+    if compose and shutil.which("docker-compose") is None:
         raise BenchError("docker-compose (v1) is not on PATH: it is the baseline of this bench")
     missing = [
         ref for ref in IMAGES if run(["docker", "image", "inspect", ref], check=False).returncode
@@ -495,15 +520,166 @@ def edit_loop(tag: str, reps: int, res: Results, tmp: Path) -> None:
             project.destroy()
 
 
+# --- snapshots ---------------------------------------------------------------------------
+
+SNAPSHOT_MB = 100
+SNAPSHOT_OBJECTS = 200
+PER_TEST_DATABASES = 30
+INNER_CONFTEST = """
+import json, os
+
+import pytest
+
+_times = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report):
+    if report.when in ("setup", "teardown"):
+        _times.append((report.nodeid, report.when, report.duration))
+
+
+def pytest_sessionfinish(session):
+    with open(os.environ["BENCH_TIMES"], "w") as fh:
+        json.dump(_times, fh)
+"""
+INNER_TESTS = """
+import psycopg
+import pytest
+
+
+def test_attach(devenv_stack):
+    assert devenv_stack.database_url
+
+
+@pytest.mark.parametrize("n", range(%d))
+def test_clone(devenv_database, n):
+    with psycopg.connect(devenv_database, autocommit=True) as conn:
+        conn.execute("INSERT INTO users (email) VALUES (%%s)", (f"bench-{n}@example.test",))
+"""
+
+
+def _stack_clients(project: DevenvProject) -> tuple[str, Any]:
+    """The project's database URL and an S3 client, as devenv resolves them."""
+    import boto3
+
+    from devenv.stack import Options, resolve_stack
+
+    options = Options(root=project.root, project=project.name, environ=project.env())
+    stack = resolve_stack(options, settle_ports=False)
+    storage = stack.endpoints.storage
+    client = boto3.client(
+        "s3",
+        endpoint_url=storage.endpoint,
+        region_name=storage.region,
+        aws_access_key_id=storage.access_key,
+        aws_secret_access_key=storage.secret_key,
+    )
+    return stack.endpoints.database_url, (client, storage.bucket)
+
+
+def fill_stack(project: DevenvProject) -> None:
+    """About SNAPSHOT_MB of table data and SNAPSHOT_OBJECTS objects of 1-128 KiB."""
+    import psycopg
+
+    url, (s3, bucket) = _stack_clients(project)
+    rows = SNAPSHOT_MB * 1_000_000 // 1_000
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, payload text)")
+        conn.execute(
+            "INSERT INTO bench_rows (payload) SELECT md5(g::text) || repeat('x', 900) "
+            "FROM generate_series(1, %s) g",
+            (rows,),
+        )
+    for i in range(SNAPSHOT_OBJECTS):
+        kind = ("image/png", "application/pdf", "text/plain")[i % 3]
+        body = secrets.token_bytes(1024 + (i * 617) % (127 * 1024))
+        s3.put_object(Bucket=bucket, Key=f"blobs/{i:04d}", Body=body, ContentType=kind)
+
+
+def damage_stack(project: DevenvProject) -> None:
+    import psycopg
+
+    url, (s3, bucket) = _stack_clients(project)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM bench_rows WHERE id % 10 = 0")
+    for i in range(0, SNAPSHOT_OBJECTS, 4):
+        s3.delete_object(Bucket=bucket, Key=f"blobs/{i:04d}")
+
+
+def per_test_database(project: DevenvProject, tmp: Path) -> float:
+    """Median setup + teardown of a test using devenv_database, in ms (the first test of the
+    session, which attaches to the stack, is left out)."""
+    import json
+
+    (tmp / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    (tmp / "conftest.py").write_text(INNER_CONFTEST)
+    (tmp / "test_bench.py").write_text(INNER_TESTS % PER_TEST_DATABASES)
+    times = tmp / "times.json"
+    env = dict(project.env(), BENCH_TIMES=str(times))
+    run([sys.executable, "-m", "pytest", "-q", "test_bench.py"], env=env, cwd=tmp,
+        what="inner pytest with devenv_database")  # fmt: skip
+    per: dict[str, float] = {}
+    for nodeid, _when, seconds in json.loads(times.read_text()):
+        if "test_clone" in nodeid:
+            per[nodeid] = per.get(nodeid, 0.0) + seconds
+    return statistics.median(per.values()) * 1000
+
+
+def snapshot_rep(tag: str, rep: int, res: Results) -> None:
+    project = DevenvProject(f"{tag}-s{rep}")
+    try:
+        project.cli("up")  # takes the golden state: migrated, seeded, empty bucket
+        fill_stack(project)
+        saved = project.cli("snapshot", "save", "bench")
+        damage_stack(project)
+        restored = project.cli("snapshot", "restore", "bench")
+        if not restored.stdout.rstrip().endswith("done."):
+            raise BenchError(f"restore did not say done:\n{restored.stdout[-800:]}")
+        reset = project.cli("reset")
+        with tempfile.TemporaryDirectory(prefix=f"{tag}-inner-") as tmp:
+            per_test = per_test_database(project, Path(tmp))
+    finally:
+        project.destroy()
+    res.snapshot_save.add(saved.seconds)
+    res.snapshot_restore.add(restored.seconds)
+    res.reset.add(reset.seconds)
+    res.test_database.add(per_test)
+    note(
+        f"rep {rep + 1} snapshots: save {saved.seconds:.2f}s, restore {restored.seconds:.2f}s, "
+        f"reset {reset.seconds:.2f}s, devenv_database {per_test:.0f} ms per test"
+    )
+
+
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load {one:.2f}/{five:.2f}"
+
+
+def only_snapshots(tag: str, reps: int, res: Results) -> int:
+    try:
+        preflight(compose=False)
+        note(f"projects {tag}-*, {reps} rep(s), snapshot rows only, {load()}")
+        for rep in range(reps):
+            snapshot_rep(tag, rep, res)
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    note(f"done, {load()}")
+    print(render(res.snapshot_rows()))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each measure")
     parser.add_argument("--no-edit-loop", action="store_true", help="skip the cargo edit loop")
+    parser.add_argument(
+        "--only",
+        choices=("all", "snapshots"),
+        default="all",
+        help="measure only these rows (snapshots: save, restore, reset, devenv_database)",
+    )
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error("--reps must be at least 1")
@@ -514,6 +690,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminate)
     tag = f"bench-{secrets.token_hex(3)}"
     res = Results()
+    if args.only == "snapshots":
+        return only_snapshots(tag, args.reps, res)
     try:
         preflight()
         versions = run(["docker-compose", "version", "--short"]).stdout.strip()
@@ -523,6 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             devenv_rep(tag, rep, res)
             compose_rep(tag, rep, res, poll=E2E_POLL)
             compose_rep(tag, rep, res, poll=FAST_POLL)
+            snapshot_rep(tag, rep, res)
         if not args.no_edit_loop:
             with tempfile.TemporaryDirectory(prefix=f"{tag}-") as tmp:
                 edit_loop(tag, args.reps, res, Path(tmp))

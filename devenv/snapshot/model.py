@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +70,12 @@ class ObjectEntry:
     size: int
     content_type: str
     metadata: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def version(self) -> str:
+        """Everything a client reads of this object, as one digest."""
+        text = json.dumps([self.sha256, self.content_type, list(self.metadata)])
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

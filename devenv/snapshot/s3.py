@@ -81,16 +81,24 @@ class Bucket:
         self.name = target.bucket
         self.s3 = s3 if s3 is not None else client(target)
 
-    def keys(self, prefix: str = "") -> list[str]:
-        """Every key under `prefix`; without one, every key but devenv's reserved scratch."""
-        found: list[str] = []
+    def listing(self, prefix: str = "") -> dict[str, str]:
+        """key -> "<last modified>|<size>" under `prefix` (without one, devenv's reserved
+        scratch left out): what changes whenever anyone writes the object."""
+        found: dict[str, str] = {}
         with translated(f"listing bucket {self.name}"):
             pages = self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.name, Prefix=prefix
             )
             for page in pages:
-                found += [str(o["Key"]) for o in page.get("Contents", [])]
-        return found if prefix else [k for k in found if not reserved(k)]
+                for o in page.get("Contents", []):
+                    key = str(o["Key"])
+                    if prefix or not reserved(key):
+                        found[key] = f"{o['LastModified'].isoformat()}|{o['Size']}"
+        return found
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every key under `prefix`; without one, every key but devenv's reserved scratch."""
+        return list(self.listing(prefix))
 
     def prefixes(self, prefix: str) -> list[str]:
         """The "directories" right under `prefix`."""
@@ -113,7 +121,9 @@ class Bucket:
                 self.s3.create_bucket(Bucket=self.name)
 
     def dump(self, store: Store) -> list[ObjectEntry]:
-        """Copy every object (reserved keys aside) into the store; entries sorted by key."""
+        """Copy every object (reserved keys aside) into the store; entries sorted by key.
+        Records what the bucket holds now (see `restore`)."""
+        listed = self.listing()
 
         def one(key: str) -> ObjectEntry:
             with translated(f"reading object {key}"):
@@ -127,13 +137,23 @@ class Bucket:
                 metadata=tuple(sorted((got.get("Metadata") or {}).items())),
             )
 
-        return sorted(_parallel(one, self.keys()), key=lambda e: e.key)
+        entries = sorted(_parallel(one, list(listed)), key=lambda e: e.key)
+        # an object rewritten between the listing and the read keeps its old stamp here, so
+        # the next restore writes it back rather than trusting it
+        store.write_synced({e.key: (e.version, listed[e.key]) for e in entries})
+        return entries
 
     def restore(self, store: Store, entries: Sequence[ObjectEntry]) -> tuple[int, int]:
-        """Make the bucket hold exactly `entries` (reserved keys aside): every one written back,
-        then every other key deleted. Returns (written, deleted)."""
+        """Make the bucket hold exactly `entries` (reserved keys aside), then delete every
+        other key. Returns (written, deleted).
+
+        An object is written unless the bucket still holds what devenv last synced for that
+        key: the same version (bytes, content type, metadata) with the same last-modified
+        time and size in the listing. Any write by anyone changes the last-modified time."""
         self.ensure()
-        present = self.keys()
+        listed = self.listing()
+        synced = store.synced()
+        todo = [e for e in entries if synced.get(e.key) != (e.version, listed.get(e.key))]
 
         def put(entry: ObjectEntry) -> None:
             data = store.read_object(entry.sha256)
@@ -147,11 +167,14 @@ class Bucket:
                     **extra,
                 )
 
-        _parallel(put, list(entries))
+        store.write_synced({})  # until the writes are done, nothing is known to be in sync
+        _parallel(put, todo)
         wanted = {e.key for e in entries}
-        extra = [k for k in present if k not in wanted]
+        extra = [k for k in listed if k not in wanted]
         self.delete(extra)
-        return len(entries), len(extra)
+        now = self.listing()
+        store.write_synced({e.key: (e.version, now[e.key]) for e in entries if e.key in now})
+        return len(todo), len(extra)
 
     def delete(self, keys: Sequence[str]) -> None:
         for start in range(0, len(keys), DELETE_BATCH):

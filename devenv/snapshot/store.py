@@ -126,6 +126,23 @@ class Store:
             return False
         return True
 
+    @property
+    def _synced_path(self) -> Path:
+        return self.root / "bucket-synced.json"
+
+    def synced(self) -> dict[str, tuple[str, str]]:
+        """What devenv last wrote to or read from the project's bucket: key -> (the object's
+        version, the listing's last-modified and size then). Empty when unknown."""
+        try:
+            raw = json.loads(self._synced_path.read_text(encoding="utf-8"))
+            return {str(k): (str(v[0]), str(v[1])) for k, v in dict(raw).items()}
+        except (OSError, ValueError, TypeError, IndexError, KeyError):
+            return {}
+
+    def write_synced(self, synced: dict[str, tuple[str, str]]) -> None:
+        self._dirs()
+        _write(self._synced_path, json.dumps(synced, sort_keys=True).encode())
+
     def object_path(self, sha256: str) -> Path:
         return self.objects_dir / sha256
 

@@ -80,12 +80,14 @@ def fill(stack: Stack, *, rows: int, files: int) -> None:
 
 
 def damage(stack: Stack, cycle: int) -> None:
-    """Change rows and delete, replace and add objects."""
+    """Change rows; delete, replace and add objects; change one object's type alone."""
     with psycopg.connect(stack.database_url(), autocommit=True, connect_timeout=10) as conn:
         conn.execute("DELETE FROM items WHERE id %% 3 = %s", (cycle % 3,))
         conn.execute("INSERT INTO items (body) VALUES ('new')")
         conn.execute("UPDATE users SET name = 'changed'")
     client, bucket = s3(stack), stack.storage().bucket
+    same = client.get_object(Bucket=bucket, Key="blobs/000")["Body"].read()
+    client.put_object(Bucket=bucket, Key="blobs/000", Body=same, ContentType="x-only/the-type")
     client.delete_object(Bucket=bucket, Key=f"blobs/{cycle % 10:03d}")
     client.put_object(Bucket=bucket, Key="blobs/001", Body=b"replaced", ContentType="text/csv")
     client.put_object(Bucket=bucket, Key=f"extra/{cycle}", Body=b"x")

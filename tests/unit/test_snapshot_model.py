@@ -193,3 +193,20 @@ def test_owned_names_parse_back_to_their_owner() -> None:
     assert owned_database_owner("devenv_t_123_abcdef_7x") is None
     assert owned_prefix_owner("42_00ff00_3/") == (42, "00ff00")
     assert owned_prefix_owner("42_00ff00_3/extra/") is None
+
+
+def test_an_object_version_covers_bytes_type_and_metadata() -> None:
+    base = ObjectEntry("k", "00" * 32, 3, "image/png", (("a", "1"),))
+    assert base.version == ObjectEntry("k", "00" * 32, 3, "image/png", (("a", "1"),)).version
+    assert base.version != ObjectEntry("k", "11" * 32, 3, "image/png", (("a", "1"),)).version
+    assert base.version != ObjectEntry("k", "00" * 32, 3, "text/plain", (("a", "1"),)).version
+    assert base.version != ObjectEntry("k", "00" * 32, 3, "image/png", (("a", "2"),)).version
+
+
+def test_synced_bucket_state_round_trips_and_forgets_garbage(tmp_path: Path) -> None:
+    store = Store("p", root=tmp_path)
+    assert store.synced() == {}
+    store.write_synced({"k": ("v1", "2026-01-01T00:00:00+00:00|3")})
+    assert store.synced() == {"k": ("v1", "2026-01-01T00:00:00+00:00|3")}
+    (store.root / "bucket-synced.json").write_text("[1]", encoding="utf-8")
+    assert store.synced() == {}  # unknown: every object is written back

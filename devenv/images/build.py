@@ -15,12 +15,11 @@ import threading
 import time
 import tomllib
 from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from devenv.errors import ImageError
 from devenv.images import elf
-from devenv.plan import ImageChoice
+from devenv.model import BackendBuild, ImageChoice
 from devenv.runtime.base import (
     LABEL_BUILT_AT,
     LABEL_GLIBC,
@@ -35,29 +34,8 @@ from devenv.state import cache_dir, image_claims
 
 BASE_TAG = "devenv-standin/bookworm-base:1"
 S3S_VERSION = "0.14.1"
-# The contract's package and binary; inside the image the binary is always /app/ignition-api.
-BACKEND_PACKAGE = "ignition-api"
-BACKEND_BINARY = "ignition-api"
+BACKEND_BINARY = BackendBuild.binary  # the binary's name inside the image: /app/ignition-api
 RUNTIME_RECIPE = "backend-runtime"  # devenv's runtime image for checkouts without their own
-
-
-@dataclass(frozen=True)
-class BackendBuild:
-    """How one backend source checkout becomes an image: where, which package and binary,
-    and whether cargo must keep to the lock file (None: when there is one)."""
-
-    context: Path
-    package: str = BACKEND_PACKAGE
-    binary: str = BACKEND_BINARY
-    locked: bool | None = None
-
-    @property
-    def source(self) -> Path:
-        return self.context.resolve()
-
-    @property
-    def source_id(self) -> str:
-        return hashlib.sha256(str(self.source).encode()).hexdigest()[:16]
 
 
 def cargo_target_dir(context: Path, repo_backend: Path | None) -> Path:
@@ -140,11 +118,6 @@ def lock_file(context: Path) -> Path | None:
     return lock if lock.is_file() else None
 
 
-def backend_tag(standin: str, identity: str) -> str:
-    repo = standin.rsplit(":", 1)[0] if ":" in standin.rsplit("/", 1)[-1] else standin
-    return f"{repo}:src-{identity[:12]}"
-
-
 KEEP_BACKEND_BUILDS = 3
 
 
@@ -178,32 +151,6 @@ def prune_backend_images(
             if ref.rpartition(":")[2].startswith("src-") and runtime.untag(ref):
                 removed.append(ref)
     return removed
-
-
-def choose(
-    runtime: Runtime, *, ref: str, standin: str | None, recipe: str | None, identity: str | None
-) -> ImageChoice:
-    """Prefer the compose image when it is already present; else the matching stand-in."""
-    if recipe != "backend":
-        found = runtime.image(ref)
-        if found is not None:
-            return ImageChoice(
-                ref=ref, identity=found.id, present=True, pg_major=found.env.get("PG_MAJOR")
-            )
-    if standin is None or recipe is None or identity is None:
-        return ImageChoice(ref=ref, identity=ref, present=False, recipe=None)
-    if recipe == "backend":
-        # One tag per source fingerprint: reverting an edit reuses its image, and two
-        # checkouts with different backend code never rebuild over each other.
-        standin = backend_tag(standin, identity)
-    found = runtime.image(standin)
-    present = found is not None and found.labels.get(LABEL_RECIPE_HASH) == identity
-    pg_major = found.env.get("PG_MAJOR") if found is not None else None
-    if recipe == "postgres" and pg_major is None:
-        pg_major = "15"
-    return ImageChoice(
-        ref=standin, identity=identity, present=present, recipe=recipe, pg_major=pg_major
-    )
 
 
 def _run(

@@ -156,10 +156,12 @@ class S3Client:
         base = f"{self._prefix}/{quote(self.target.bucket)}"
         return base if key is None else f"{base}/{quote(key, safe='/-_.~')}"
 
-    def request(self, method: str, key: str | None = None, body: bytes = b"") -> Response:
+    def request(
+        self, method: str, key: str | None = None, body: bytes = b"", *, query: str = ""
+    ) -> Response:
         from devenv.probes.sigv4 import sign_headers
 
-        path = self._path(key)
+        path = self._path(key) + (f"?{query}" if query else "")
         url = self.target.endpoint.rstrip("/").removesuffix(self._prefix) + path
         headers = sign_headers(
             method,
@@ -177,6 +179,10 @@ class S3Client:
             return False
         self._expect(resp, "HEAD bucket", 200)
         return True
+
+    def list_one(self) -> None:
+        """List at most one key of the bucket: reads, never writes."""
+        self._expect(self.request("GET", query="list-type=2&max-keys=1"), "LIST bucket", 200)
 
     def create_bucket(self) -> None:
         resp = self.request("PUT")
@@ -218,9 +224,11 @@ class S3Client:
 
 @dataclass
 class S3Probe:
-    """Bucket round trip: put a scratch object, read it back, delete it again."""
+    """Bucket round trip: put a scratch object, read it back, delete it again. A protected
+    store (`read_only`) is only read: HEAD the bucket and list one key."""
 
     target: S3Target
+    read_only: bool = False
     name: str = "objectstore"
 
     @property
@@ -228,6 +236,14 @@ class S3Probe:
         return f"{self.target.endpoint.rstrip('/')}/{self.target.bucket}"
 
     def attempt(self) -> str:
+        if self.read_only:
+            with S3Client(self.target) as s3:
+                if not s3.bucket_exists():
+                    raise ProbeFailure(
+                        f"bucket {self.target.bucket} does not exist", transient=False
+                    )
+                s3.list_one()
+            return "bucket readable (read-only probe: protected provider)"
         key = f".devenv-probe/{uuid.uuid4().hex}"
         body = uuid.uuid4().bytes
         with S3Client(self.target) as s3:

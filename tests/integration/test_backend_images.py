@@ -17,12 +17,11 @@ from devenv.errors import ImageError
 from devenv.images import elf
 from devenv.images.build import (
     BASE_TAG,
-    BackendBuild,
     base_glibc,
     check_glibc,
     package_backend,
 )
-from devenv.plan import ImageChoice
+from devenv.model import BackendBuild, ImageChoice
 from devenv.runtime.base import LABEL_SOURCE, LABEL_SOURCE_PATH
 from devenv.runtime.docker import DockerRuntime
 from devenv.state import image_claims

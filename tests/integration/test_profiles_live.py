@@ -15,7 +15,7 @@ import pytest
 
 from devenv.probes.base import PostgresProbe, S3Client, S3Target
 from devenv.probes.waiting import wait_ready
-from tests.integration.conftest import Stack, copy_project, unique_project
+from tests.integration.conftest import Stack, container_steps, copy_project, unique_project
 
 READY_TIMEOUT = 120.0
 
@@ -192,7 +192,7 @@ def test_switching_back_to_local_keeps_the_standin_data(
     assert _env(stack.container("backend"))["DATABASE_URL"] == outside_postgres.url
 
     back = json.loads(stack.cli("up", "--json").stdout)
-    kinds = {s["target"]: s["kind"] for s in back["plan"]}
+    kinds = container_steps(back["plan"])
     assert kinds["postgres"] == "create"
     assert kinds["backend"] == "recreate"
     assert stack.container("postgres").id != local_pg

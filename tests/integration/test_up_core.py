@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import stat
 
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, container_steps
 
 
 def test_cold_up_then_warm_noop(stack: Stack) -> None:
@@ -25,7 +25,8 @@ def test_cold_up_then_warm_noop(stack: Stack) -> None:
     again = stack.cli("up", "--json")
     result = json.loads(again.stdout)
     assert result["noop"] is True, result["plan"]
-    assert {s["kind"] for s in result["plan"]} == {"keep"}
+    assert set(container_steps(result["plan"]).values()) == {"keep"}
+    assert {s["kind"] for s in result["plan"]} == {"keep", "wait-ready"}
     after = {c.labels["io.devenv.service"]: c.id for c in stack.containers()}
     assert after == before
 

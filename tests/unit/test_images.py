@@ -9,16 +9,16 @@ import pytest
 
 from devenv.errors import ImageError
 from devenv.images.build import (
-    BackendBuild,
     _run,
     backend_identity,
-    backend_tag,
     cargo_locked,
     lock_file,
     runtime_dockerfile,
     source_fingerprint,
     workspace_root,
 )
+from devenv.images.choice import backend_tag
+from devenv.model import BackendBuild
 from tests.unit.conftest import WriteTree
 
 

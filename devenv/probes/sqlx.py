@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from devenv.migrations import AppliedMigration
 from devenv.probes.base import ProbeFailure
 
@@ -37,21 +35,3 @@ def read_applied(url: str, *, connect_timeout: int = 2) -> tuple[AppliedMigratio
         AppliedMigration(int(v), str(d), bool(s), bytes(c) if c is not None else b"")
         for v, d, s, c in rows
     )
-
-
-@dataclass
-class AppliedMigrationsProbe:
-    """A probe whose successful attempt keeps the rows it read (for wait_ready)."""
-
-    url: str
-    display: str
-    name: str = "postgres migrations"
-    rows: tuple[AppliedMigration, ...] = field(default=())
-
-    @property
-    def endpoint(self) -> str:
-        return self.display
-
-    def attempt(self) -> str:
-        self.rows = read_applied(self.url)
-        return f"{len(self.rows)} migration rows"

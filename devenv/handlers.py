@@ -6,6 +6,7 @@ the plan did not. Failures leave as DevenvErrors (the executor records them).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,10 @@ class Handlers:
         self.clock = clock or Clock(sleep=cancel.wait)
         # the containers as observed; `create`/`recreate` replace their entry
         self.container_ids = {c.service: c.id for c in observation.engine.containers}
+        if any(s.kind == "seed-user" for s in plan.steps):
+            # the seed writes through psycopg (about 0.1 s to import): load it while the
+            # engine creates containers, instead of after, when the interpreter is idle
+            threading.Thread(target=_preload_psycopg, daemon=True).start()
 
     def table(self) -> dict[StepKind, Callable[[Step], str]]:
         return {
@@ -315,3 +320,8 @@ class Handlers:
             f"(full logs: `devenv logs {service}`)",
             details="\n".join(details),
         )
+
+
+def _preload_psycopg() -> None:
+    with contextlib.suppress(ImportError):
+        import psycopg  # noqa: F401

@@ -48,6 +48,14 @@ class PostgresProbe:
         return self.display
 
     def attempt(self) -> str:
+        from devenv.probes import pgwire
+
+        target = pgwire.usable(self.url)
+        if target is not None:  # a local stand-in: no need to load libpq
+            rows = pgwire.query(target, "SELECT 1", timeout=self.connect_timeout)
+            if rows != [["1"]]:
+                raise ProbeFailure(f"SELECT 1 returned {rows!r}", transient=False)
+            return "SELECT 1 ok"
         import psycopg
 
         try:

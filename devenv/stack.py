@@ -101,9 +101,10 @@ class Stack:
 
 def credential_variables(credentials: Mapping[str, str]) -> dict[str, str]:
     """The variables the compose file reads the generated credentials from."""
+    access = credentials.get("storage_access_key", "")
     return {
         "POSTGRES_PASSWORD": credentials.get("postgres_password", ""),
-        "STORAGE_ACCESS_KEY_ID": "devenv" + credentials.get("storage_access_key", ""),
+        "STORAGE_ACCESS_KEY_ID": f"devenv{access}" if access else "",
         "STORAGE_SECRET_ACCESS_KEY": credentials.get("storage_secret_key", ""),
     }
 

@@ -17,6 +17,7 @@ import hmac
 import os
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -62,13 +63,33 @@ def usable(url: str) -> Target | None:
     return Target(host, port, user, unquote(parts.password or ""), database)
 
 
-def query(target: Target, sql: str, *, timeout: float = 2.0) -> list[list[str | None]]:
-    """Run one simple query in a read-only session; the rows of its (last) result, as text."""
+Rows = list[list[str | None]]
+
+
+def query(target: Target, *statements: str, timeout: float = 2.0) -> Rows:
+    """Run simple queries in one read-only session, one after the other; the last one's rows."""
+
+    def nth(_rows: Rows, index: int) -> str | None:
+        return statements[index] if index < len(statements) else None
+
+    return queries(target, nth, timeout=timeout)
+
+
+def queries(
+    target: Target, next_sql: Callable[[Rows, int], str | None], *, timeout: float = 2.0
+) -> Rows:
+    """One read-only session; `next_sql(last rows, index)` names each statement, None ends."""
     try:
         with socket.create_connection((target.host, target.port), timeout=timeout) as sock:
             session = _Session(sock)
             session.start(target)
-            return session.query(sql)
+            rows: Rows = []
+            index = 0
+            while (sql := next_sql(rows, index)) is not None:
+                rows = session.query(sql)
+                index += 1
+            session.send(b"X", b"")
+            return rows
     except OSError as exc:
         raise ProbeFailure(exc.strerror or str(exc) or type(exc).__name__) from exc
 
@@ -183,7 +204,6 @@ class _Session:
             elif kind == b"Z":
                 if error is not None:
                     raise error
-                self.send(b"X", b"")
                 return rows
 
 

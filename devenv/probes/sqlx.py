@@ -5,6 +5,7 @@ from __future__ import annotations
 from devenv.migrations import AppliedMigration
 from devenv.probes.base import ProbeFailure
 
+_EXISTS = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL"
 _SELECT = "SELECT version, description, success, checksum FROM _sqlx_migrations ORDER BY version"
 
 
@@ -17,18 +18,20 @@ def read_applied(url: str, *, connect_timeout: int = 2) -> tuple[AppliedMigratio
 
     target = pgwire.usable(url)
     if target is not None:  # a local stand-in: no need to load libpq
+
+        def statements(last: pgwire.Rows, index: int) -> str | None:
+            if index == 0:
+                return _EXISTS
+            return _SELECT if index == 1 and last == [["t"]] else None
+
         try:
-            rows = pgwire.query(target, _SELECT, timeout=connect_timeout)
-        except pgwire.ServerError as exc:
-            if exc.code == "42P01":  # undefined_table: nothing migrated yet
-                return ()
-            raise ProbeFailure(
-                f"cannot read _sqlx_migrations: {exc.message}", transient=exc.transient
-            ) from exc
+            rows = pgwire.queries(target, statements, timeout=connect_timeout)
         except ProbeFailure as exc:
             raise ProbeFailure(
                 f"cannot read _sqlx_migrations: {exc.message}", transient=exc.transient
             ) from exc
+        if rows == [["f"]]:  # no table yet: nothing migrated
+            return ()
         return tuple(
             AppliedMigration(int(v or 0), d or "", s == "t", bytes.fromhex((c or "")[2:]))
             for v, d, s, c in rows
@@ -38,7 +41,7 @@ def read_applied(url: str, *, connect_timeout: int = 2) -> tuple[AppliedMigratio
     try:
         with psycopg.connect(url, connect_timeout=connect_timeout) as conn:
             conn.read_only = True
-            exists = conn.execute("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetchone()
+            exists = conn.execute(_EXISTS).fetchone()
             if not exists or not exists[0]:
                 return ()
             found = conn.execute(_SELECT).fetchall()

@@ -192,3 +192,29 @@ def test_stopped_service_shows_exited_and_up_heals_only_it(stack: Stack) -> None
     healed = stack.service("objectstore")
     assert healed["state"] == "running"
     assert healed["healthy"] is True
+
+
+def test_down_volumes_with_a_volume_in_use_is_one_line(stack: Stack) -> None:
+    """Another container (not devenv's) holds the data volume: the engine refuses to delete
+    it, and devenv says so in one line with its own exit code, after removing its containers."""
+    import uuid
+
+    import docker
+
+    engine = docker.from_env(version="auto")
+    holder = engine.containers.create(
+        "devenv-standin/postgres:15",
+        name=f"t-holder-{uuid.uuid4().hex[:8]}",
+        command=["true"],
+        volumes={f"{stack.project}_pgdata": {"bind": "/data", "mode": "rw"}},
+    )
+    try:
+        proc = stack.cli("down", "--volumes", "--yes", check=False)
+        assert proc.returncode == 11, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1, proc.stderr
+        assert lines[0].startswith(f"Engine error: volume {stack.project}_pgdata is in use")
+        assert "Traceback" not in proc.stderr
+        assert stack.containers() == []
+    finally:
+        holder.remove(force=True)

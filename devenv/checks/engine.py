@@ -12,7 +12,6 @@ from typing import cast
 
 from devenv.checks.services import one_line, root_cause, skipped_by
 from devenv.checks.spec import (
-    DEV_USER_ID,
     CheckSpec,
     Expect,
     FilePart,
@@ -21,7 +20,7 @@ from devenv.checks.spec import (
     substitute,
     variables_in,
 )
-from devenv.model import CheckResult
+from devenv.model import DEV_USER_ID, CheckResult
 from devenv.probes.base import ProbeFailure
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote, urlsplit
 
+from devenv.model import LOOPBACK
+
 
 class ProbeFailure(Exception):
     """One failed attempt; `transient` failures are worth retrying until the deadline."""
@@ -105,7 +107,7 @@ class _Http:
     def __init__(self, base_url: str, timeout: float) -> None:
         parts = urlsplit(base_url)
         self.scheme = parts.scheme
-        self.host = parts.hostname or "127.0.0.1"
+        self.host = parts.hostname or LOOPBACK
         self.port = parts.port
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None

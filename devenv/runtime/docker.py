@@ -173,7 +173,7 @@ class _Engine:
             path = parts.path or "/var/run/docker.sock"
             self._connect = lambda t: _UnixConnection(path, t)
         elif parts.scheme in ("tcp", "http", "https"):
-            hostname, port = parts.hostname or "127.0.0.1", parts.port or 2375
+            hostname, port = parts.hostname or LOOPBACK, parts.port or 2375
             tls = parts.scheme == "https" or bool(os.environ.get("DOCKER_TLS_VERIFY"))
             if tls:
                 context = _tls_context()

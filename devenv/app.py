@@ -1,7 +1,7 @@
 """Use cases: up, restart, down, status, logs, checks, report, images. Wiring only.
 
 Each takes Options (where and how) and returns a typed result; the CLI (or another front end)
-picks the renderer. The engine and the service clients are injectable (`runtime`, `clients`)
+picks the renderer. The engine and the service clients are injectable (`adapters`)
 so that unit tests drive the use cases with the fakes of devenv.runtime.fake. Every secret a
 use case learns goes into the caller's `secrets` registry, which the renderer redacts with.
 """
@@ -22,17 +22,15 @@ from devenv.config.load import Config, Options, load_config
 from devenv.config.secrets import Secrets
 from devenv.errors import ConfigError, RefusedError
 from devenv.model import SERVICES, CheckResult
-from devenv.runtime.base import Progress, Runtime
+from devenv.runtime.base import Observed, Progress, Runtime
 
 if TYPE_CHECKING:
     from devenv.execute import Outcome
     from devenv.observe import Observation
     from devenv.phases.evaluate import Evaluation
     from devenv.plan import Plan
-    from devenv.probes.clients import Clients
+    from devenv.probes.clients import Clients, ClientsFor
     from devenv.stack import Stack
-
-ClientsFor = Callable[["Stack"], "Clients"]
 
 
 def _quiet(_: str) -> None:
@@ -471,20 +469,17 @@ def run_checks(
         )
         ready = apply_root_causes(services.result(), ids.SERVICE_CHECK_NEEDS, down)
         results = running + ready + routes.result()
-    if scaffold:
-        context = config.backend_build()
-        target = cargo_target_dir(context.context, options.root / "backend") if context else None
-        results += run_scaffold_checks(context.context if context else None, target_dir=target)
+    if scaffold:  # the backend's source checkout, when it runs locally
+        context = config.backend_context() if config.local("backend") else None
+        target = cargo_target_dir(context, options.root / "backend") if context else None
+        results += run_scaffold_checks(context, target_dir=target)
     return CheckRun(stack.profile.name, tuple(results))
 
 
-def _running_checks(stack: Stack, engine: object, runtime: Runtime | None) -> list[CheckResult]:
+def _running_checks(stack: Stack, engine: Observed, runtime: Runtime | None) -> list[CheckResult]:
     """`<service>.running` for each service: the root causes other checks are skipped by."""
     from devenv.checks.services import running_check
     from devenv.observe import external_state, service_state
-    from devenv.runtime.base import Observed
-
-    assert isinstance(engine, Observed)
 
     def one(service: str) -> CheckResult:
         if not stack.local(service):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -34,10 +34,8 @@ if TYPE_CHECKING:
     from devenv.checks.services import ServiceState
     from devenv.migrations import AppliedMigration, MigrationSet
     from devenv.probes.base import Probe
-    from devenv.probes.clients import Clients
+    from devenv.probes.clients import ClientsFor
     from devenv.stack import Stack
-
-ClientsFor = Callable[["Stack"], "Clients"]
 
 
 @dataclass(frozen=True)

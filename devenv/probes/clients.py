@@ -8,6 +8,7 @@ a put/get/delete round trip), migrations are read in a read-only session, and th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from devenv.model import DEV_USER_ID
@@ -32,6 +33,9 @@ class Clients(Protocol):
     def seed_dev_user(self) -> None: ...
 
     def object_exists(self, key: str) -> bool: ...
+
+
+ClientsFor = Callable[["Stack"], Clients]  # how a use case gets the clients of a stack
 
 
 class StackClients:

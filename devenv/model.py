@@ -18,6 +18,17 @@ Level = Literal["required", "advisory"]
 
 
 @dataclass(frozen=True)
+class S3Target:
+    """A bucket and how to reach it: endpoint, region and the access key pair."""
+
+    endpoint: str
+    bucket: str
+    region: str
+    access_key: str
+    secret_key: str
+
+
+@dataclass(frozen=True)
 class PortSpec:
     """A container port published on loopback; the host port is a preference, not a promise."""
 

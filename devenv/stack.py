@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from devenv.config.compose import resolve_environment
 from devenv.config.load import Config
-from devenv.model import LOOPBACK, Profile, Project
-from devenv.probes.base import S3Target
+from devenv.model import LOOPBACK, Profile, Project, S3Target
 
 DEFAULT_BUCKET = "ignition"
 DEFAULT_REGION = "us-east-1"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote, urlsplit
 
-from devenv.model import LOOPBACK
+from devenv.model import LOOPBACK, S3Target
 
 
 class ProbeFailure(Exception):
@@ -31,60 +31,9 @@ class Probe(Protocol):
     def attempt(self) -> str: ...
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
-
-
-@dataclass
-class PostgresProbe:
-    """`SELECT 1` over TCP with the real protocol and the real credentials."""
-
-    url: str
-    display: str
-    name: str = "postgres"
-    connect_timeout: float = 2.0
-
-    @property
-    def endpoint(self) -> str:
-        return self.display
-
-    def attempt(self) -> str:
-        from devenv.probes import pgwire
-
-        target = pgwire.usable(self.url)
-        if target is not None:  # a local stand-in: no need to load libpq
-            rows = pgwire.query(target, "SELECT 1", timeout=self.connect_timeout)
-            if rows != [["1"]]:
-                raise ProbeFailure(f"SELECT 1 returned {rows!r}", transient=False)
-            return "SELECT 1 ok"
-        import psycopg
-
-        try:
-            with psycopg.connect(
-                self.url, connect_timeout=max(1, int(self.connect_timeout)), autocommit=True
-            ) as conn:
-                row = conn.execute("SELECT 1").fetchone()
-        except psycopg.OperationalError as exc:
-            text = _first_line(exc)
-            permanent = "password authentication failed" in text or (
-                "does not exist" in text and "database" in text
-            )
-            raise ProbeFailure(text, transient=not permanent) from exc
-        except psycopg.Error as exc:
-            raise ProbeFailure(_first_line(exc)) from exc
-        if row != (1,):
-            raise ProbeFailure(f"SELECT 1 returned {row!r}", transient=False)
-        return "SELECT 1 ok"
-
-
-@dataclass
-class S3Target:
-    endpoint: str
-    bucket: str
-    region: str
-    access_key: str
-    secret_key: str
 
 
 @dataclass(frozen=True)
@@ -134,7 +83,7 @@ class _Http:
             content = resp.read()
         except (OSError, http.client.HTTPException) as exc:
             self.close()
-            raise ProbeFailure(_first_line(exc) if str(exc) else type(exc).__name__) from exc
+            raise ProbeFailure(first_line(exc) if str(exc) else type(exc).__name__) from exc
         if resp.getheader("connection", "").lower() == "close":
             self.close()
         return Response(resp.status, content)

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from devenv.model import DEV_USER_ID
-from devenv.probes.base import HttpProbe, PostgresProbe, Probe, ProbeFailure, S3Client, S3Probe
+from devenv.probes.base import HttpProbe, Probe, ProbeFailure, S3Client, S3Probe
+from devenv.probes.postgres import PostgresProbe
 
 if TYPE_CHECKING:
     from devenv.migrations import AppliedMigration

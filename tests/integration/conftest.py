@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from devenv.probes.base import S3Target
+from devenv.model import S3Target
 
 REPO = Path(__file__).resolve().parents[2]
 LABEL_PROJECT = "io.devenv.project"

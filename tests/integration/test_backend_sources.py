@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from devenv.images.build import _target_lock, cargo_target_dir
-from devenv.probes.base import PostgresProbe
+from devenv.probes.postgres import PostgresProbe
 from devenv.probes.waiting import wait_ready
 from devenv.runtime.base import LABEL_SOURCE_PATH
 from devenv.state import cache_dir

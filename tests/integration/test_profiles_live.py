@@ -14,7 +14,9 @@ import httpx
 import psycopg
 import pytest
 
-from devenv.probes.base import PostgresProbe, S3Client, S3Target
+from devenv.model import S3Target
+from devenv.probes.base import S3Client
+from devenv.probes.postgres import PostgresProbe
 from devenv.probes.waiting import wait_ready
 from tests.integration.conftest import Stack, container_steps, copy_project, unique_project
 

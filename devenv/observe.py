@@ -115,7 +115,7 @@ def _current_stack(config: Config, state: StateFile) -> Stack:
 def observe_images(
     config: Config, runtime: Runtime
 ) -> tuple[dict[str, str], dict[str, ImageInfo | None]]:
-    from devenv.images import build
+    from devenv.images import identity
     from devenv.images.choice import candidate_refs
 
     root = config.options.root
@@ -131,9 +131,9 @@ def observe_images(
         recipe = svc.standin.recipe if svc.standin else None
         made = config.backend_build() if recipe == "backend" else None
         if made is not None:
-            identities[svc.name] = build.backend_identity(root, made)
+            identities[svc.name] = identity.backend_identity(root, made)
         elif recipe is not None and recipe != "backend":
-            identities[svc.name] = build.recipe_hash(root, recipe)
+            identities[svc.name] = identity.recipe_hash(root, recipe)
         refs += candidate_refs(
             ref=svc.image,
             standin=svc.standin.image if svc.standin else None,

@@ -8,16 +8,14 @@ from pathlib import Path
 import pytest
 
 from devenv.errors import ImageError
-from devenv.images.build import (
-    _run,
+from devenv.images.build import _run, cargo_locked, runtime_dockerfile
+from devenv.images.choice import backend_tag
+from devenv.images.identity import (
     backend_identity,
-    cargo_locked,
     lock_file,
-    runtime_dockerfile,
     source_fingerprint,
     workspace_root,
 )
-from devenv.images.choice import backend_tag
 from devenv.model import BackendBuild
 from tests.unit.conftest import WriteTree
 

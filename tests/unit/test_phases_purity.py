@@ -12,6 +12,7 @@ PURE = [
     "devenv.graph",
     "devenv.config.load",
     "devenv.images.choice",
+    "devenv.images.identity",
     "devenv.execute",
     "devenv.console",
     "devenv.report.data",

@@ -31,7 +31,13 @@ PURE = [
 ]
 HEAVY = ["docker", "requests", "httpx", "psycopg", "boto3", "rich", "typer"]
 # what a status or a no-op up of local stand-ins runs: the engine adapter and the probes
-PATHS = ["devenv.app", "devenv.observe", "devenv.runtime.docker", "devenv.probes.clients"]
+PATHS = [
+    "devenv.cli.main",
+    "devenv.app",
+    "devenv.observe",
+    "devenv.runtime.docker",
+    "devenv.probes.clients",
+]
 
 
 def test_pure_modules_do_not_import_heavy_libraries() -> None:
@@ -52,7 +58,7 @@ def test_pure_modules_do_not_import_heavy_libraries() -> None:
     assert done.stdout.strip() == ""
 
 
-def test_the_status_path_loads_neither_the_docker_sdk_nor_requests() -> None:
+def test_the_status_path_loads_neither_the_docker_sdk_nor_pydantic() -> None:
     code = (
         "import importlib, sys\n"
         f"for name in {PATHS!r}: importlib.import_module(name)\n"
@@ -82,3 +88,25 @@ def test_every_declared_dependency_is_imported_by_devenv() -> None:
         name = re.split(r"[\[<>=]", requirement, maxsplit=1)[0].strip().lower()
         module = modules.get(name, name)
         assert re.search(rf"^\s*(import|from) {module}\b", source, re.M), requirement
+
+
+def test_parsing_a_command_s_options_loads_no_pydantic() -> None:
+    """typer 0.29 coerces options through pydantic (about 80 ms a command): held off."""
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('LOADED' if 'pydantic' in sys.modules else ''))\n"
+        "sys.argv = ['devenv', 'config', '--project', 'p', '--set', 'seed.enabled=true']\n"
+        "from devenv.cli.main import run\n"
+        "run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "DEVENV_ROOT": str(root)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "LOADED" not in done.stderr

@@ -6,11 +6,15 @@ import hashlib
 import http.client
 import json
 import uuid
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote, urlsplit
 
 from devenv.model import LOOPBACK, S3Target
+
+if TYPE_CHECKING:
+    from devenv.probes.s3xml import DeleteError, ListedObject, Listing
 
 
 class ProbeFailure(Exception):
@@ -40,10 +44,14 @@ def first_line(exc: BaseException) -> str:
 class Response:
     status_code: int
     content: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case
 
     @property
     def text(self) -> str:
         return self.content.decode("utf-8", "replace")
+
+
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
 class _Http:
@@ -76,6 +84,7 @@ class _Http:
     def request(
         self, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes = b""
     ) -> Response:
+        reused = self._conn is not None
         conn = self._connection()
         try:
             conn.request(method, path, body=body or None, headers=headers or {})
@@ -83,15 +92,26 @@ class _Http:
             content = resp.read()
         except (OSError, http.client.HTTPException) as exc:
             self.close()
+            if reused and isinstance(exc, _STALE):
+                # the server closed the kept-alive connection while it was idle; every
+                # request devenv sends is idempotent, so once more on a new connection
+                return self.request(method, path, headers=headers, body=body)
             raise ProbeFailure(first_line(exc) if str(exc) else type(exc).__name__) from exc
         if resp.getheader("connection", "").lower() == "close":
             self.close()
-        return Response(resp.status, content)
+        return Response(resp.status, content, {k.lower(): v for k, v in resp.getheaders()})
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    body: bytes
+    content_type: str  # "" when the object has none
+    metadata: tuple[tuple[str, str], ...]  # user metadata, names in lower case, sorted
 
 
 class S3Client:
@@ -116,21 +136,29 @@ class S3Client:
         return base if key is None else f"{base}/{quote(key, safe='/-_.~')}"
 
     def request(
-        self, method: str, key: str | None = None, body: bytes = b"", *, query: str = ""
+        self,
+        method: str,
+        key: str | None = None,
+        body: bytes = b"",
+        *,
+        query: str = "",
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
+        """One signed request; `headers` (content type, metadata) are signed and sent."""
         from devenv.probes.sigv4 import sign_headers
 
         path = self._path(key) + (f"?{query}" if query else "")
         url = self.target.endpoint.rstrip("/").removesuffix(self._prefix) + path
-        headers = sign_headers(
+        signed = sign_headers(
             method,
             url,
             access_key=self.target.access_key,
             secret_key=self.target.secret_key,
             region=self.target.region,
             payload=body,
+            extra_headers=dict(headers or {}),
         )
-        return self._http.request(method, path, headers=headers, body=body)
+        return self._http.request(method, path, headers=signed, body=body)
 
     def bucket_exists(self) -> bool:
         resp = self.request("HEAD")
@@ -161,6 +189,72 @@ class S3Client:
 
     def delete(self, key: str) -> None:
         self._expect(self.request("DELETE", key), f"DELETE {key}", 200, 204)
+
+    # --- bulk calls (snapshots): the bucket's whole content, with what clients see of it
+
+    def list_objects(
+        self, prefix: str = "", *, delimiter: str = "", page_size: int = 1000
+    ) -> Listing:
+        """Every key under `prefix` (ListObjectsV2, page after page), or with `delimiter`
+        also the common prefixes right under it."""
+        from devenv.probes.s3xml import Listing, list_query, parse_listing
+
+        objects: list[ListedObject] = []
+        prefixes: list[str] = []
+        token: str | None = None
+        while True:
+            query = list_query(prefix, delimiter=delimiter, token=token, page_size=page_size)
+            resp = self.request("GET", query=query)
+            self._expect(resp, "LIST bucket", 200)
+            try:
+                page = parse_listing(resp.content)
+            except ValueError as exc:
+                raise ProbeFailure(f"LIST bucket: {exc}", transient=False) from exc
+            objects += page.objects
+            prefixes += page.prefixes
+            if page.next_token is None:
+                return Listing(tuple(objects), tuple(prefixes))
+            token = page.next_token
+
+    def get_object(self, key: str) -> StoredObject | None:
+        """An object's bytes, content type and user metadata; None when there is none."""
+        from devenv.probes.s3xml import metadata_of
+
+        resp = self.request("GET", key)
+        if resp.status_code == 404:
+            return None
+        self._expect(resp, f"GET {key}", 200)
+        return StoredObject(
+            resp.content, resp.headers.get("content-type", ""), metadata_of(resp.headers)
+        )
+
+    def put_object(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str = "",
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        from devenv.probes.s3xml import metadata_headers
+
+        headers = metadata_headers(metadata)
+        if content_type:
+            headers["content-type"] = content_type
+        self._expect(self.request("PUT", key, body, headers=headers), f"PUT {key}", 200)
+
+    def delete_objects(self, keys: Sequence[str]) -> list[DeleteError]:
+        """Delete up to 1000 keys in one request; the keys it could not delete, and why."""
+        from devenv.probes.s3xml import content_md5, delete_body, parse_delete_errors
+
+        body = delete_body(keys)
+        headers = {"content-md5": content_md5(body), "content-type": "application/xml"}
+        resp = self.request("POST", body=body, query="delete", headers=headers)
+        self._expect(resp, f"DELETE {len(keys)} object(s)", 200)
+        try:
+            return parse_delete_errors(resp.content)
+        except ValueError as exc:
+            raise ProbeFailure(f"DELETE objects: {exc}", transient=False) from exc
 
     @staticmethod
     def _expect(resp: Response, what: str, *codes: int) -> None:

@@ -21,7 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from devenv.probes.base import S3Client
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -560,30 +563,22 @@ def test_clone(devenv_database, n):
 """
 
 
-def _stack_clients(project: DevenvProject) -> tuple[str, Any]:
+def _stack_clients(project: DevenvProject) -> tuple[str, S3Client]:
     """The project's database URL and an S3 client, as devenv resolves them."""
-    import boto3
-
-    from devenv.stack import Options, resolve_stack
+    from devenv.config.load import Options, load_config
+    from devenv.observe import current
+    from devenv.probes.base import S3Client
 
     options = Options(root=project.root, project=project.name, environ=project.env())
-    stack = resolve_stack(options, settle_ports=False)
-    storage = stack.endpoints.storage
-    client = boto3.client(
-        "s3",
-        endpoint_url=storage.endpoint,
-        region_name=storage.region,
-        aws_access_key_id=storage.access_key,
-        aws_secret_access_key=storage.secret_key,
-    )
-    return stack.endpoints.database_url, (client, storage.bucket)
+    stack = current(load_config(options), None)[1]
+    return stack.endpoints.database_url, S3Client(stack.endpoints.storage, timeout=30)
 
 
 def fill_stack(project: DevenvProject) -> None:
     """About SNAPSHOT_MB of table data and SNAPSHOT_OBJECTS objects of 1-128 KiB."""
     import psycopg
 
-    url, (s3, bucket) = _stack_clients(project)
+    url, s3 = _stack_clients(project)
     rows = SNAPSHOT_MB * 1_000_000 // 1_000
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, payload text)")
@@ -592,20 +587,21 @@ def fill_stack(project: DevenvProject) -> None:
             "FROM generate_series(1, %s) g",
             (rows,),
         )
-    for i in range(SNAPSHOT_OBJECTS):
-        kind = ("image/png", "application/pdf", "text/plain")[i % 3]
-        body = secrets.token_bytes(1024 + (i * 617) % (127 * 1024))
-        s3.put_object(Bucket=bucket, Key=f"blobs/{i:04d}", Body=body, ContentType=kind)
+    with s3:
+        for i in range(SNAPSHOT_OBJECTS):
+            kind = ("image/png", "application/pdf", "text/plain")[i % 3]
+            body = secrets.token_bytes(1024 + (i * 617) % (127 * 1024))
+            s3.put_object(f"blobs/{i:04d}", body, content_type=kind)
 
 
 def damage_stack(project: DevenvProject) -> None:
     import psycopg
 
-    url, (s3, bucket) = _stack_clients(project)
+    url, s3 = _stack_clients(project)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DELETE FROM bench_rows WHERE id % 10 = 0")
-    for i in range(0, SNAPSHOT_OBJECTS, 4):
-        s3.delete_object(Bucket=bucket, Key=f"blobs/{i:04d}")
+    with s3:
+        s3.delete_objects([f"blobs/{i:04d}" for i in range(0, SNAPSHOT_OBJECTS, 4)])
 
 
 def per_test_database(project: DevenvProject, tmp: Path) -> float:

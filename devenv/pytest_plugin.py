@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from devenv.config.load import Options
     from devenv.snapshot.pg import Admin
     from devenv.snapshot.s3 import Bucket
-    from devenv.stack import Options
 
 _OWNED_DB = re.compile(r"devenv_t_(\d+)_([0-9a-f]{6})_\d+")
 _OWNED_PREFIX = re.compile(r"(\d+)_([0-9a-f]{6})_\d+/")
@@ -134,7 +134,7 @@ class _Session:
         return self._admin
 
     def bucket(self) -> Bucket:
-        from devenv.probes.base import S3Target
+        from devenv.model import S3Target
         from devenv.snapshot.s3 import Bucket
 
         if self._bucket is None:
@@ -214,10 +214,12 @@ class _Session:
         for admin in (self._admin, self._clone_admin):
             if admin is not None:
                 admin.close()
+        if self._bucket is not None:
+            self._bucket.close()
 
 
 def _options(config: pytest.Config) -> Options:
-    from devenv.stack import Options, default_project_name, find_root
+    from devenv.config.load import Options, default_project_name, find_root
 
     root = find_root(Path(str(config.rootpath)))
     return Options(
@@ -228,26 +230,32 @@ def _options(config: pytest.Config) -> Options:
 
 
 def _attach(config: pytest.Config) -> _Session:
+    """Attach to the stack when it runs as configured (or bring it up with --devenv-up),
+    wait until every service answers, and find the golden state to clone."""
     from devenv import app
+    from devenv.config.load import load_config
+    from devenv.observe import current
+    from devenv.plan import CHANGES
     from devenv.snapshot import service
     from devenv.snapshot.model import GOLDEN, clone_strategy, database_name
     from devenv.snapshot.store import Store
-    from devenv.stack import resolve_stack
-    from devenv.state import project_lock
 
     options = _options(config)
     planned = app.plan_up(options)
+    # taking a missing golden state is no change to the stack: it needs no --devenv-up
+    changes = [s for s in planned.plan.steps if s.kind in CHANGES and s.kind != "snapshot-golden"]
+    if changes and not config.getoption("devenv_up"):
+        steps = [f"{s.kind} {s.target} ({s.cause})" for s in changes]
+        raise _Unusable(
+            f"stack {options.project} is not running as configured: {'; '.join(steps[:3])}",
+            "run `devenv up`, or pass --devenv-up",
+        )
     if not planned.plan.noop:
-        if not config.getoption("devenv_up"):
-            steps = [f"{s.kind} {s.target} ({s.cause})" for s in planned.plan.steps]
-            steps = [s for s in steps if not s.startswith("keep ")]
-            raise _Unusable(
-                f"stack {options.project} is not running as configured: {'; '.join(steps[:3])}",
-                "run `devenv up`, or pass --devenv-up",
-            )
-        app.up(options)  # also takes the golden state
+        app.up(options)  # under the project lock, planned again: one xdist worker does it
+    elif planned.plan.error is not None:
+        raise planned.plan.error
     # the ports as settled by whichever `up` ran (another xdist worker's, maybe)
-    stack = resolve_stack(options, settle_ports=False)
+    engine, stack = current(load_config(options), planned.runtime)
     storage = stack.endpoints.storage
     local = all(stack.local(s) for s in service.DATA_SERVICES)
     session = _Session(
@@ -264,15 +272,17 @@ def _attach(config: pytest.Config) -> _Session:
         ),
         options,
     )
-    rt = planned.runtime
-    t = service.Target(stack, rt, rt.observe(stack.name), Store(stack.name))
-    service.wait_ready(t, ("postgres", "objectstore", "backend"), timeout=30)
+    store = Store(stack.name)
+    t = service.Target(stack, planned.runtime, engine, store, planned.clients(stack))
+    service.wait_ready(t, service.STACK, timeout=30)
     if local:
-        with project_lock(options.root, options.project):
-            golden = service.target(options, "devenv_database")
-            service.ensure_golden(golden, progress=lambda _m: None)
-            manifest = golden.store.load(GOLDEN)
-        assert manifest is not None
+        manifest = store.load(GOLDEN)
+        if manifest is None:
+            raise _Unusable(
+                f"stack {options.project} has no golden state to clone (its `up` could not "
+                "take it)",
+                "run `devenv up` and read its warning, or `devenv reset --golden-refresh`",
+            )
         with session.admin().step("reading the server version"):
             major = session.admin().server_major()
         session.golden_db = database_name(GOLDEN)

@@ -6,28 +6,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from devenv.cli.options import JsonOpt, ProfileOpt, ProjectOpt, SetOpt, console, options
+
 if TYPE_CHECKING:
+    from devenv.console import Console
     from devenv.snapshot.service import RestoreResult, SaveResult
 
-snapshot_app = typer.Typer(
-    help="Save and restore the project's database and bucket together.", no_args_is_help=True
-)
-
 NameArg = Annotated[str, typer.Argument(help="Snapshot name: a-z, 0-9, '-', '_'.")]
-ProjectOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--project", "-p", help="Project name (default: $DEVENV_PROJECT or the dir name)."
-    ),
-]
-ProfileOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--profile", help="Profile name in profiles/ or a path to a .toml ($DEVENV_PROFILE)."
-    ),
-]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a profile key.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 TimeoutOpt = Annotated[
     float, typer.Option(help="Seconds to wait for the readiness probes afterwards.")
 ]
@@ -62,33 +47,35 @@ def _restored(result: RestoreResult) -> dict[str, object]:
     }
 
 
-def _say_saved(result: SaveResult) -> None:
-    from devenv.cli import main as cli
-
+def _say_saved(out: Console, result: SaveResult, as_json: bool) -> None:
+    if as_json:
+        out.json(_saved(result))
+        return
     m = result.manifest
     verb = "Replaced" if result.replaced else "Saved"
     what = "the golden snapshot" if m.golden else f"snapshot {m.name}"
-    cli._emit(
+    out.line(
         f"{verb} {what} of project {m.project}: database {_mb(m.database_bytes)}, "
         f"{len(m.objects)} object(s) ({_mb(m.object_bytes)}) in {result.seconds:.2f}s."
     )
 
 
-def _say_restored(result: RestoreResult) -> None:
-    from devenv.cli import main as cli
-
+def _say_restored(out: Console, result: RestoreResult, as_json: bool) -> None:
+    if as_json:
+        out.json(_restored(result))
+        return
     m = result.manifest
     for line in result.ready:
-        cli._emit(f"  {line}")
+        out.line(f"  {line}")
     what = "the golden state" if m.golden else f"snapshot {m.name} (taken {m.created_at})"
-    cli._emit(
+    out.line(
         f"Restored {what} of project {m.project}: {result.written} object(s) written, "
         f"{result.deleted} removed; every probe passed in {result.seconds:.2f}s: done."
     )
 
 
-@snapshot_app.command("save")
 def save(
+    ctx: typer.Context,
     name: NameArg,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
@@ -100,20 +87,18 @@ def save(
     as_json: JsonOpt = False,
 ) -> None:
     """Save the database and the bucket as NAME (the backend is stopped for a moment)."""
-    from devenv.cli import main as cli
     from devenv.snapshot import service
 
-    options = cli._options(project, profile, sets)
-    cli._remember_secrets(options)
-    result = service.save(options, name, force=force, progress=cli.progress, timeout=timeout)
-    if as_json:
-        cli._emit_json(_saved(result))
-    else:
-        _say_saved(result)
+    out = console(ctx)
+    opts = options(ctx, project, profile, sets)
+    result = service.save(
+        opts, name, force=force, progress=out.progress, timeout=timeout, secrets=out.secrets
+    )
+    _say_saved(out, result, as_json)
 
 
-@snapshot_app.command("restore")
 def restore(
+    ctx: typer.Context,
     name: NameArg,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
@@ -122,72 +107,71 @@ def restore(
     as_json: JsonOpt = False,
 ) -> None:
     """Restore NAME: backend stopped, database and bucket replaced, done once probes pass."""
-    from devenv.cli import main as cli
     from devenv.snapshot import service
 
-    options = cli._options(project, profile, sets)
-    cli._remember_secrets(options)
-    result = service.restore(options, name, progress=cli.progress, timeout=timeout)
-    if as_json:
-        cli._emit_json(_restored(result))
-    else:
-        _say_restored(result)
+    out = console(ctx)
+    opts = options(ctx, project, profile, sets)
+    result = service.restore(
+        opts, name, progress=out.progress, timeout=timeout, secrets=out.secrets
+    )
+    _say_restored(out, result, as_json)
 
 
-@snapshot_app.command("list")
 def list_(
+    ctx: typer.Context,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
     sets: SetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List the project's snapshots, the golden one first."""
-    from devenv.cli import main as cli
     from devenv.snapshot import service
     from devenv.snapshot.model import describe_migrations
 
-    options = cli._options(project, profile, sets)
-    rows = service.list_snapshots(options)
+    out = console(ctx)
+    opts = options(ctx, project, profile, sets)
+    rows = service.list_snapshots(opts, secrets=out.secrets)
     if as_json:
-        cli._emit_json({"project": options.project, "snapshots": [r.to_json() for r in rows]})
+        out.json({"project": opts.project, "snapshots": [r.to_json() for r in rows]})
         return
     if not rows:
-        cli._emit(f"project {options.project} has no snapshots")
+        out.line(f"project {opts.project} has no snapshots")
         return
-    table = [("NAME", "CREATED", "POSTGRES", "MIGRATIONS", "DATABASE", "OBJECTS", "STATE")]
-    for r in rows:
-        m = r.manifest
-        table.append(
+    out.table(
+        [("NAME", "CREATED", "POSTGRES", "MIGRATIONS", "DATABASE", "OBJECTS", "STATE")]
+        + [
             (
-                m.name,
-                m.created_at,
-                m.pg_version,
-                describe_migrations(m.migrations),
-                _mb(m.database_bytes),
-                f"{len(m.objects)} ({_mb(m.object_bytes)})",
+                r.manifest.name,
+                r.manifest.created_at,
+                r.manifest.pg_version,
+                describe_migrations(r.manifest.migrations),
+                _mb(r.manifest.database_bytes),
+                f"{len(r.manifest.objects)} ({_mb(r.manifest.object_bytes)})",
                 r.state,
             )
-        )
-    cli._emit(cli._table(table))
+            for r in rows
+        ]
+    )
 
 
-@snapshot_app.command("rm")
 def rm(
+    ctx: typer.Context,
     name: NameArg,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
     sets: SetOpt = None,
 ) -> None:
     """Remove snapshot NAME (its database and the objects no other snapshot holds)."""
-    from devenv.cli import main as cli
     from devenv.snapshot import service
 
-    options = cli._options(project, profile, sets)
-    removed = service.remove(options, name)
-    cli._emit(f"Removed snapshot {removed.name} of project {removed.project}.")
+    out = console(ctx)
+    opts = options(ctx, project, profile, sets)
+    removed = service.remove(opts, name, secrets=out.secrets)
+    out.line(f"Removed snapshot {removed.name} of project {removed.project}.")
 
 
 def reset(
+    ctx: typer.Context,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
     sets: SetOpt = None,
@@ -199,20 +183,30 @@ def reset(
     as_json: JsonOpt = False,
 ) -> None:
     """Back to the golden state: the stack as its first healthy `up` left it."""
-    from devenv.cli import main as cli
     from devenv.snapshot import service
 
-    options = cli._options(project, profile, sets)
-    cli._remember_secrets(options)
+    out = console(ctx)
+    opts = options(ctx, project, profile, sets)
     result = service.reset(
-        options, golden_refresh=golden_refresh, progress=cli.progress, timeout=timeout
+        opts,
+        golden_refresh=golden_refresh,
+        progress=out.progress,
+        timeout=timeout,
+        secrets=out.secrets,
     )
     if isinstance(result, service.SaveResult):
-        if as_json:
-            cli._emit_json(_saved(result))
-        else:
-            _say_saved(result)
-    elif as_json:
-        cli._emit_json(_restored(result))
+        _say_saved(out, result, as_json)
     else:
-        _say_restored(result)
+        _say_restored(out, result, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(
+        help="Save and restore the project's database and bucket together.", no_args_is_help=True
+    )
+    group.command("save")(save)
+    group.command("restore")(restore)
+    group.command("list")(list_)
+    group.command("rm")(rm)
+    app.add_typer(group, name="snapshot")
+    app.command()(reset)

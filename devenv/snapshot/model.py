@@ -61,6 +61,24 @@ def clone_strategy(size_bytes: int, server_major: int) -> str | None:
 
 
 @dataclass(frozen=True)
+class GoldenFacts:
+    """What `up` observes of the golden snapshot: whether the store holds one and whether its
+    database still carries the same token (None: Postgres was not asked or did not answer)."""
+
+    saved: bool = False
+    intact: bool | None = None
+    unreadable: str = ""  # why its metadata cannot be read ("" when it can)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a snapshot's data was taken from, besides what the database itself says."""
+
+    backend_source: str = ""  # the checkout the backend was built from ("" when unknown)
+    backend_image: str = ""
+
+
+@dataclass(frozen=True)
 class ObjectEntry:
     """One object of the bucket: its key, the digest of its bytes (the store's file name),
     and what a client sees besides the bytes."""

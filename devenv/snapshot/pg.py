@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from devenv.errors import DevenvError, ReadinessError
+from devenv.errors import ReadinessError
 
 if TYPE_CHECKING:
     import psycopg
@@ -36,8 +36,9 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip() or type(exc).__name__).splitlines()[0]
 
 
-def translate(exc: Exception, doing: str) -> DevenvError:
-    """A psycopg error as devenv's: unreachable is readiness (7), the rest names the step."""
+def translate(exc: Exception, doing: str) -> ReadinessError:
+    """A psycopg error as devenv's: the local Postgres is not serving what devenv asks of it
+    (unreachable, or a statement failed), named with the step."""
     import psycopg
 
     text = _first_line(exc)
@@ -46,7 +47,9 @@ def translate(exc: Exception, doing: str) -> DevenvError:
             f"postgres: cannot connect while {doing}: {text}",
             hint="`devenv status` shows whether postgres runs; `devenv up` starts it",
         )
-    return DevenvError(f"postgres: {doing} failed: {text}")
+    return ReadinessError(
+        f"postgres: {doing} failed: {text}", hint="`devenv logs postgres` may say more"
+    )
 
 
 class Admin:
@@ -138,7 +141,7 @@ class Admin:
             ended = max(ended, len(rows))
             if time.monotonic() > give_up:
                 self.allow_connections(name, True)
-                raise DevenvError(
+                raise ReadinessError(
                     f"postgres: {len(rows)} session(s) on database {name} did not end within "
                     f"{deadline:.0f}s",
                     hint="see them in pg_stat_activity; nothing was changed",
@@ -225,3 +228,31 @@ def read_applied_rows(url: str) -> tuple[Any, ...]:
         return read_applied(url)
     except ProbeFailure as exc:
         raise ReadinessError(f"postgres: {exc.message}") from exc
+
+
+_TOKENS = (
+    "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+    "WHERE starts_with(datname, $1)"
+)
+
+
+def tokens(url: str, prefix: str) -> dict[str, str | None]:
+    """Every database whose name starts with `prefix`, with its comment (a snapshot's token),
+    read in a read-only session. Raises ProbeFailure."""
+    from devenv.probes import pgwire
+    from devenv.probes.base import ProbeFailure
+
+    # the simple query protocol takes no parameters: the prefix is quoted as a literal
+    sql = _TOKENS.replace("$1", "'" + prefix.replace("'", "''") + "'")
+    target = pgwire.usable(url)
+    if target is not None:  # a local stand-in: no need to load libpq
+        return {str(name): comment for name, comment in pgwire.query(target, sql, timeout=2.0)}
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            conn.read_only = True
+            rows = conn.execute(sql).fetchall()
+    except psycopg.Error as exc:
+        raise ProbeFailure(_first_line(exc)) from exc
+    return {str(name): None if comment is None else str(comment) for name, comment in rows}

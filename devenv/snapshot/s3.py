@@ -1,74 +1,45 @@
 """Bucket side of snapshots: objects copied with their keys, bytes, content types and metadata.
 
 Through the S3 API rather than the store's files, so that it works the same on s3s-fs, MinIO
-or any other S3-compatible stand-in. boto3 is imported here only, when a snapshot needs it.
+or any other S3-compatible stand-in, with devenv's own signed client (no SDK to load).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from devenv.errors import DevenvError, ReadinessError
+from devenv.errors import ReadinessError
+from devenv.probes.base import ProbeFailure, S3Client
 from devenv.snapshot.model import ObjectEntry, reserved
 
 if TYPE_CHECKING:
-    from devenv.probes.base import S3Target
+    from devenv.model import S3Target
     from devenv.snapshot.store import Store
 
 T = TypeVar("T")
+U = TypeVar("U")
 WORKERS = 8  # measured on 200 objects: 8 parallel requests halve the time of 1
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
-
-
-def client(target: S3Target) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        s3={"addressing_style": "path"},
-        max_pool_connections=WORKERS * 2,
-        retries={"max_attempts": 2, "mode": "standard"},
-        connect_timeout=3,
-        read_timeout=30,
-        # plain PUTs: no aws-chunked encoding or trailing checksums a stand-in may not know
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
-    return boto3.client(
-        "s3",
-        endpoint_url=target.endpoint,
-        region_name=target.region,
-        aws_access_key_id=target.access_key,
-        aws_secret_access_key=target.secret_key,
-        config=config,
-    )
+TIMEOUT = 30.0  # one request; an object of a few MB on a loaded disk
 
 
 @contextmanager
 def translated(doing: str) -> Iterator[None]:
-    """botocore's errors as devenv's, at this boundary."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-
+    """A failed request as devenv's error, at this boundary: the object store is not serving."""
     try:
         yield
-    except EndpointConnectionError as exc:
+    except ProbeFailure as exc:
         raise ReadinessError(
-            f"objectstore: cannot connect while {doing}: {exc}",
+            f"objectstore: {doing} failed: {exc.message}",
             hint="`devenv status` shows whether the object store runs; `devenv up` starts it",
         ) from exc
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise DevenvError(
-            f"objectstore: {doing} failed: {error.get('Code', '?')} {error.get('Message', '')}"
-        ) from exc
-    except BotoCoreError as exc:
-        raise DevenvError(f"objectstore: {doing} failed: {exc}") from exc
 
 
-def _parallel(fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
+def _parallel(fn: Callable[[T], U], items: Sequence[T]) -> list[U]:
     if len(items) <= 1:
         return [fn(i) for i in items]
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
@@ -76,25 +47,47 @@ def _parallel(fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
 
 
 class Bucket:
-    def __init__(self, target: S3Target, s3: Any = None) -> None:
+    """The project's bucket, one kept-alive connection per thread."""
+
+    def __init__(self, target: S3Target) -> None:
         self.target = target
         self.name = target.bucket
-        self.s3 = s3 if s3 is not None else client(target)
+        self._local = threading.local()
+        self._clients: list[S3Client] = []
+        self._lock = threading.Lock()
+
+    @property
+    def s3(self) -> S3Client:
+        client: S3Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = S3Client(self.target, timeout=TIMEOUT)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
+
+    def __enter__(self) -> Bucket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def listing(self, prefix: str = "") -> dict[str, str]:
         """key -> "<last modified>|<size>" under `prefix` (without one, devenv's reserved
         scratch left out): what changes whenever anyone writes the object."""
-        found: dict[str, str] = {}
         with translated(f"listing bucket {self.name}"):
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.name, Prefix=prefix
-            )
-            for page in pages:
-                for o in page.get("Contents", []):
-                    key = str(o["Key"])
-                    if prefix or not reserved(key):
-                        found[key] = f"{o['LastModified'].isoformat()}|{o['Size']}"
-        return found
+            listed = self.s3.list_objects(prefix)
+        return {
+            o.key: f"{o.last_modified}|{o.size}"
+            for o in listed.objects
+            if prefix or not reserved(o.key)
+        }
 
     def keys(self, prefix: str = "") -> list[str]:
         """Every key under `prefix`; without one, every key but devenv's reserved scratch."""
@@ -102,23 +95,13 @@ class Bucket:
 
     def prefixes(self, prefix: str) -> list[str]:
         """The "directories" right under `prefix`."""
-        found: list[str] = []
         with translated(f"listing bucket {self.name}"):
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.name, Prefix=prefix, Delimiter="/"
-            )
-            for page in pages:
-                found += [str(p["Prefix"]) for p in page.get("CommonPrefixes", [])]
-        return found
+            return list(self.s3.list_objects(prefix, delimiter="/").prefixes)
 
     def ensure(self) -> None:
-        from botocore.exceptions import ClientError
-
         with translated(f"creating bucket {self.name}"):
-            try:
-                self.s3.head_bucket(Bucket=self.name)
-            except ClientError:
-                self.s3.create_bucket(Bucket=self.name)
+            if not self.s3.bucket_exists():
+                self.s3.create_bucket()
 
     def dump(self, store: Store) -> list[ObjectEntry]:
         """Copy every object (reserved keys aside) into the store; entries sorted by key.
@@ -127,17 +110,20 @@ class Bucket:
 
         def one(key: str) -> ObjectEntry:
             with translated(f"reading object {key}"):
-                got = self.s3.get_object(Bucket=self.name, Key=key)
-                data = got["Body"].read()
+                got = self.s3.get_object(key)
+            if got is None:  # deleted since the listing: the snapshot is of the bucket as read
+                return ObjectEntry(key, "", -1, "")
             return ObjectEntry(
                 key=key,
-                sha256=store.add_object(data),
-                size=len(data),
-                content_type=str(got.get("ContentType") or ""),  # "" when it had none
-                metadata=tuple(sorted((got.get("Metadata") or {}).items())),
+                sha256=store.add_object(got.body),
+                size=len(got.body),
+                content_type=got.content_type,
+                metadata=got.metadata,
             )
 
-        entries = sorted(_parallel(one, list(listed)), key=lambda e: e.key)
+        entries = sorted(
+            (e for e in _parallel(one, list(listed)) if e.size >= 0), key=lambda e: e.key
+        )
         # an object rewritten between the listing and the read keeps its old stamp here, so
         # the next restore writes it back rather than trusting it
         store.write_synced({e.key: (e.version, listed[e.key]) for e in entries})
@@ -157,14 +143,9 @@ class Bucket:
 
         def put(entry: ObjectEntry) -> None:
             data = store.read_object(entry.sha256)
-            extra = {"ContentType": entry.content_type} if entry.content_type else {}
             with translated(f"writing object {entry.key}"):
                 self.s3.put_object(
-                    Bucket=self.name,
-                    Key=entry.key,
-                    Body=data,
-                    Metadata=dict(entry.metadata),
-                    **extra,
+                    entry.key, data, content_type=entry.content_type, metadata=entry.metadata
                 )
 
         store.write_synced({})  # until the writes are done, nothing is known to be in sync
@@ -177,18 +158,16 @@ class Bucket:
         return len(todo), len(extra)
 
     def delete(self, keys: Sequence[str]) -> None:
-        for start in range(0, len(keys), DELETE_BATCH):
-            batch = [{"Key": k} for k in keys[start : start + DELETE_BATCH]]
+        batches = [keys[i : i + DELETE_BATCH] for i in range(0, len(keys), DELETE_BATCH)]
+        for batch in batches:
             with translated(f"deleting {len(batch)} object(s)"):
-                answer = self.s3.delete_objects(
-                    Bucket=self.name, Delete={"Objects": batch, "Quiet": True}
-                )
-            errors = answer.get("Errors") or []
+                errors = self.s3.delete_objects(batch)
             if errors:
                 first = errors[0]
-                raise DevenvError(
-                    f"objectstore: deleting {first.get('Key')} failed: {first.get('Code')} "
-                    f"{first.get('Message', '')}".rstrip()
+                raise ReadinessError(
+                    f"objectstore: deleting {first.key} failed: {first.code} "
+                    f"{first.message}".rstrip(),
+                    hint="`devenv logs objectstore` may say why",
                 )
 
     def delete_prefix(self, prefix: str) -> int:

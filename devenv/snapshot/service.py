@@ -1,4 +1,4 @@
-"""Snapshot use cases: save, restore, reset, list, rm, and the golden state taken after `up`.
+"""Snapshot use cases: save, restore, reset, list, rm, and taking the golden state.
 
 Mechanism (measured on a 107 MB database and 200 objects, see bench/): the database is copied
 inside Postgres with `CREATE DATABASE ... TEMPLATE` (0.09 s with FILE_COPY for 107 MB, 35 ms
@@ -7,12 +7,17 @@ a new name and swapping two names in one transaction, so the previous database s
 until the swap commits. Objects go through the S3 API into a content-addressed store under the
 machine cache. Stopping Postgres to copy its data directory would cost a container stop and
 start (about 0.5 s) plus a copy of the whole cluster, and could not keep the old data live.
+
+The golden state is not taken here on its own initiative: `up` plans it (a `snapshot-golden`
+step) and its handler calls `take_golden` through the stack's clients.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,12 +25,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from devenv.app import REAL, Adapters
+from devenv.config.load import Config, Options, load_config
 from devenv.errors import ConfigError, DevenvError, ReadinessError, RefusedError
 from devenv.snapshot.model import (
     GOLDEN,
+    SNAPSHOT_DB_PREFIX,
     TEMP_DB_PREFIX,
     Manifest,
     ObjectEntry,
+    Provenance,
     check_name,
     clone_strategy,
     database_name,
@@ -34,11 +43,15 @@ from devenv.snapshot.model import (
 from devenv.snapshot.store import Store
 
 if TYPE_CHECKING:
+    from devenv.config.secrets import Secrets
+    from devenv.migrations import MigrationSet
+    from devenv.probes.clients import Clients
     from devenv.runtime.base import Observed, ObservedContainer, Progress, Runtime
     from devenv.snapshot.pg import Admin
-    from devenv.stack import Options, Stack
+    from devenv.stack import Stack
 
 DATA_SERVICES = ("postgres", "objectstore")
+STACK = ("postgres", "objectstore", "backend")
 
 
 def _quiet(_: str) -> None:
@@ -83,12 +96,13 @@ class SnapshotRow:
 
 @dataclass
 class Target:
-    """The resolved stack, the engine, and what runs now."""
+    """The stack as it runs now, the engine as observed, its clients and the store."""
 
     stack: Stack
-    rt: Runtime
-    observed: Observed
+    runtime: Runtime
+    engine: Observed
     store: Store
+    clients: Clients
 
     @property
     def database_url(self) -> str:
@@ -103,7 +117,7 @@ class Target:
     def backend(self) -> ObservedContainer | None:
         if not self.stack.local("backend"):
             return None
-        return self.observed.container("backend")
+        return self.engine.container("backend")
 
     def admin(self) -> Admin:
         from devenv.snapshot.pg import Admin
@@ -111,38 +125,53 @@ class Target:
         return Admin(self.database_url)
 
 
-def refuse_external(stack: Stack, action: str) -> None:
+def refuse_external(config: Config, action: str) -> None:
     """Snapshots hold the stand-ins' data only: an external provider is never read or written."""
     for service in DATA_SERVICES:
-        binding = stack.profile.binding(service)
+        binding = config.profile.binding(service)
         if binding.provider == "external":
             kind = "protected " if binding.protected else ""
             raise RefusedError(
                 f"{action}: {service} is a {kind}external provider in profile "
-                f"{stack.profile.name}; devenv snapshots and restores only the local stand-ins",
+                f"{config.profile.name}; devenv snapshots and restores only the local stand-ins",
                 hint="use a profile whose postgres and objectstore are local (e.g. --profile "
                 "local); nothing was read or changed",
             )
 
 
-def target(options: Options, action: str, *, runtime: Runtime | None = None) -> Target:
-    from devenv.stack import resolve_stack
+def target(options: Options, action: str, *, adapters: Adapters, secrets: Secrets | None) -> Target:
+    """Refuse an external provider before anything is asked of the engine; then observe."""
+    from devenv.observe import current
 
-    stack = resolve_stack(options, settle_ports=False)
-    refuse_external(stack, action)
-    rt = runtime or _docker()
-    return Target(stack, rt, rt.observe(stack.name), Store(stack.name))
+    config = load_config(options)
+    refuse_external(config, action)
+    runtime = adapters.runtime()
+    engine, stack = current(config, runtime)
+    if secrets is not None:
+        secrets.add(*stack.secrets())
+    return Target(stack, runtime, engine, Store(stack.name), adapters.clients(stack))
 
 
-def _docker() -> Runtime:
-    from devenv.runtime.docker import DockerRuntime
+def known_migrations(config: Config) -> MigrationSet | None:
+    """The migrations the local backend's source accepts (None: unknown or external)."""
+    if not config.local("backend"):
+        return None
+    source = config.migration_source()
+    if source.directory is None or source.source is None:
+        return None
+    from devenv.migrations import read_migration_set
 
-    return DockerRuntime()
+    return read_migration_set(source.directory, source=source.source, display=source.display)
+
+
+def provenance(config: Config, backend_image: str) -> Provenance:
+    source = config.migration_source().source if config.local("backend") else None
+    return Provenance(str(source) if source else "", backend_image)
 
 
 def _require_running(t: Target, action: str) -> None:
     for service in DATA_SERVICES:
-        found = t.observed.container(service)
+        found = t.engine.container(service)
         if found is None or found.state != "running":
             state = found.state if found else "absent"
             raise ReadinessError(
@@ -174,10 +203,49 @@ def _discard(pg: Admin, name: str) -> None:
 
 
 def _drop_leftovers(pg: Admin) -> None:
-    """Databases of a save or restore whose process died midway (the project lock is held, so
+    """Databases of a save or restore whose process died midway (the store lock is held, so
     none is in flight)."""
     for name in pg.databases(TEMP_DB_PREFIX):
         pg.drop(name)
+
+
+# --- readiness ---------------------------------------------------------------------------
+
+
+def wait_ready(
+    t: Target,
+    services: Sequence[str],
+    *,
+    timeout: float,
+    progress: Progress = _quiet,
+    done: str = "",
+) -> tuple[str, ...]:
+    """Every service's readiness probe, in parallel, as `up` waits for them (the same steps
+    and handlers: a backend container that exits ends the wait at once, with its last log
+    lines). `done` says in the hint what was already done when a probe fails."""
+    from devenv.execute import Executor, failures
+    from devenv.handlers import Handlers
+    from devenv.observe import Observation
+    from devenv.plan import Plan, Step
+
+    steps = tuple(Step("wait-ready", s, "probe it again") for s in services)
+    cancel = threading.Event()
+    handlers = Handlers(
+        Plan(steps, t.stack),
+        Observation(engine=t.engine),
+        t.runtime,
+        t.clients,
+        progress=progress,
+        timeout=timeout,
+        cancel=cancel,
+    )
+    outcomes = Executor(steps, handlers.table(), cancel=cancel).run()
+    errors = failures(outcomes)
+    if errors:
+        error = copy.copy(errors[0])
+        error.hint = f"{done}{error.hint or ''}"
+        raise error
+    return tuple(f"{o.step.target}: {o.detail}" for o in outcomes)
 
 
 # --- save --------------------------------------------------------------------------------
@@ -190,7 +258,8 @@ def save(
     force: bool = False,
     progress: Progress = _quiet,
     timeout: float = 60.0,
-    runtime: Runtime | None = None,
+    adapters: Adapters = REAL,
+    secrets: Secrets | None = None,
 ) -> SaveResult:
     """Save the project's database and bucket under `name`, the backend stopped meanwhile so
     that the two agree."""
@@ -202,16 +271,17 @@ def save(
             "the golden snapshot is taken by devenv itself",
             hint="`devenv reset --golden-refresh` retakes it from the current state",
         )
+    action = f"snapshot save {name}"
     with project_lock(options.root, options.project, notify=progress):
-        t = target(options, f"snapshot save {name}", runtime=runtime)
-        _require_running(t, f"snapshot save {name}")
+        t = target(options, action, adapters=adapters, secrets=secrets)
+        _require_running(t, action)
         existing = t.store.load(name)
         if existing is not None and not force and _intact(t, existing):
             raise RefusedError(
                 f"snapshot {name} of project {t.stack.name} exists (taken {existing.created_at})",
                 hint="add --force to replace it, or choose another name",
             )
-        return take(t, name, live=False, progress=progress, timeout=timeout)
+        return _save_stopped(t, name, progress=progress, timeout=timeout)
 
 
 def _intact(t: Target, manifest: Manifest) -> bool:
@@ -219,40 +289,76 @@ def _intact(t: Target, manifest: Manifest) -> bool:
         return pg.comment(manifest.database) == manifest.token
 
 
-def take(
-    t: Target, name: str, *, live: bool, progress: Progress, timeout: float = 60.0
-) -> SaveResult:
-    """Copy the database and the bucket into snapshot `name`, replacing any of that name only
-    once the new one is complete.
-
-    `live`: leave the backend running (the golden state right after `up`, when nothing uses the
-    stack yet); its pooled sessions are ended for the copy and it reconnects.
-    """
-    from devenv.snapshot.pg import read_applied_rows
-
+def _save_stopped(t: Target, name: str, *, progress: Progress, timeout: float) -> SaveResult:
+    """Take snapshot `name` with the backend stopped for the copy, then wait until it answers."""
     started = time.monotonic()
+    backend = t.backend()
+    running = backend is not None and backend.state == "running"
+    stop: Callable[[], None] | None = None
+    start: Callable[[], None] | None = None
+    if backend is not None and running:
+        progress("backend: stopping while the snapshot is taken")
+        cid = backend.id
+        stop = lambda: t.runtime.stop(cid, timeout=10)  # noqa: E731
+        start = lambda: t.runtime.start(cid, service="backend")  # noqa: E731
+    made = provenance(t.stack.config, backend.image if backend else "")
+    manifest, replaced, closed = take(
+        t.stack, t.store, name, provenance=made, stop=stop, start=start, progress=progress
+    )
+    if running:
+        wait_ready(
+            t, ("backend",), timeout=timeout, progress=progress, done=f"snapshot {name} was saved; "
+        )
+    return SaveResult(manifest, replaced, closed, time.monotonic() - started)
+
+
+def take_golden(stack: Stack, made: Provenance, *, progress: Progress = _quiet) -> SaveResult:
+    """The golden state, right after a healthy `up` (migrated, seeded, bucket made): copied
+    live, the backend left running (its pooled sessions are ended for the copy and it
+    reconnects). The caller holds the project lock."""
+    started = time.monotonic()
+    manifest, replaced, closed = take(
+        stack, Store(stack.name), GOLDEN, provenance=made, progress=progress
+    )
+    return SaveResult(manifest, replaced, closed, time.monotonic() - started)
+
+
+def take(
+    stack: Stack,
+    store: Store,
+    name: str,
+    *,
+    provenance: Provenance,
+    stop: Callable[[], None] | None = None,
+    start: Callable[[], None] | None = None,
+    progress: Progress = _quiet,
+) -> tuple[Manifest, bool, int]:
+    """Copy the database and the bucket into snapshot `name`, replacing any of that name only
+    once the new one is complete. `stop` runs before the copy and `start` right after it
+    (also when it fails). Returns the manifest, whether one was replaced, and how many other
+    sessions the copy ended."""
+    from devenv.snapshot.pg import Admin, database_of, read_applied_rows
+
+    url = stack.endpoints.database_url
+    database = database_of(url)
     token = secrets.token_hex(6)
     temp = f"{TEMP_DB_PREFIX}{token}_new"
-    backend = None if live else t.backend()
-    with t.store.locked(), t.admin() as pg:
+    with store.locked(), Admin(url) as pg:
         with pg.step("preparing the snapshot"):
             _drop_leftovers(pg)
             major, version = pg.server_major(), pg.server_version()
-            size = pg.size(t.database)
-        applied = read_applied_rows(t.database_url)
-        stopped = backend is not None and backend.state == "running"
-        if stopped:
-            progress("backend: stopping while the snapshot is taken")
+            size = pg.size(database)
+        applied = read_applied_rows(url)
         try:
-            entries, closed = _copy(t, pg, temp, clone_strategy(size, major), stop=stopped)
+            entries, closed = _copy(stack, store, pg, temp, clone_strategy(size, major), stop=stop)
             with pg.step("sealing the snapshot database"):
                 pg.seal(temp, token)
         except BaseException:
             _discard(pg, temp)
             raise
         finally:
-            if stopped and backend is not None:
-                t.rt.start(backend.id, service="backend")
+            if start is not None:
+                start()
         final = database_name(name)
         with pg.step(f"storing snapshot database {final}"):
             replaced = pg.exists(final)
@@ -265,66 +371,53 @@ def take(
             db_bytes = pg.size(final)
         manifest = Manifest(
             name=name,
-            project=t.stack.name,
+            project=stack.name,
             token=token,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             database=final,
-            source_database=t.database,
+            source_database=database,
             pg_major=major,
             pg_version=version,
             migrations=tuple(applied),
-            backend_source=_backend_source(t.stack),
-            backend_image=_backend_image(t),
+            backend_source=provenance.backend_source,
+            backend_image=provenance.backend_image,
             database_bytes=db_bytes,
-            bucket=t.stack.endpoints.storage.bucket,
+            bucket=stack.endpoints.storage.bucket,
             objects=tuple(entries),
         )
-        t.store.write(manifest)
-        t.store.gc()
+        store.write(manifest)
+        store.gc()
     if closed:
-        progress(f"postgres: ended {closed} other session(s) on {t.database} for the copy")
-    if stopped:
-        wait_ready(t, ("backend",), timeout=timeout, done=f"snapshot {name} was saved; ")
-    return SaveResult(manifest, replaced, closed, time.monotonic() - started)
+        progress(f"postgres: ended {closed} other session(s) on {database} for the copy")
+    return manifest, replaced, closed
 
 
 def _copy(
-    t: Target, pg: Admin, temp: str, strategy: str | None, *, stop: bool
+    stack: Stack,
+    store: Store,
+    pg: Admin,
+    temp: str,
+    strategy: str | None,
+    *,
+    stop: Callable[[], None] | None,
 ) -> tuple[list[ObjectEntry], int]:
     """The bucket into the store while Postgres copies the database into `temp` (nobody may be
-    connected to it meanwhile); the backend stopped first when `stop`."""
+    connected to it meanwhile); `stop` first."""
+    from devenv.snapshot.pg import database_of
     from devenv.snapshot.s3 import Bucket
 
-    backend = t.backend()
-    if stop and backend is not None:
-        t.rt.stop(backend.id, timeout=10)
-    storage = t.stack.endpoints.storage
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        objects = pool.submit(lambda: Bucket(storage).dump(t.store))
-        with pg.step(f"copying database {t.database}"):
-            closed = pg.close_connections(t.database)
+    if stop is not None:
+        stop()
+    database = database_of(stack.endpoints.database_url)
+    with Bucket(stack.endpoints.storage) as bucket, ThreadPoolExecutor(max_workers=1) as pool:
+        objects = pool.submit(bucket.dump, store)
+        with pg.step(f"copying database {database}"):
+            closed = pg.close_connections(database)
             try:
-                pg.clone(t.database, temp, strategy=strategy)
+                pg.clone(database, temp, strategy=strategy)
             finally:
-                pg.allow_connections(t.database, True)
+                pg.allow_connections(database, True)
         return objects.result(), closed
-
-
-def _backend_source(stack: Stack) -> str:
-    if not stack.local("backend"):
-        return ""
-    from devenv.execute import migration_source
-
-    try:
-        known, _ = migration_source(stack)
-    except ConfigError:
-        return ""
-    return str(known.source) if known is not None else ""
-
-
-def _backend_image(t: Target) -> str:
-    found = t.backend()
-    return found.image if found is not None else ""
 
 
 # --- restore -----------------------------------------------------------------------------
@@ -336,14 +429,15 @@ def restore(
     *,
     progress: Progress = _quiet,
     timeout: float = 60.0,
-    runtime: Runtime | None = None,
+    adapters: Adapters = REAL,
+    secrets: Secrets | None = None,
 ) -> RestoreResult:
     from devenv.state import project_lock
 
     check_name(name)
     action = "reset" if name == GOLDEN else f"snapshot restore {name}"
     with project_lock(options.root, options.project, notify=progress):
-        t = target(options, action, runtime=runtime)
+        t = target(options, action, adapters=adapters, secrets=secrets)
         manifest = t.store.load(name)
         if manifest is None:
             raise _unknown(name, t.stack.name)
@@ -379,10 +473,8 @@ def put_back(t: Target, manifest: Manifest, *, progress: Progress, timeout: floa
             written, deleted, closed = _replace(t, pg, manifest, major, stop=stopped)
         finally:
             if backend is not None:  # started even when it was down: restore ends ready
-                t.rt.start(backend.id, service="backend")
-    ready = wait_ready(
-        t, ("postgres", "objectstore", "backend"), timeout=timeout, done="the data was restored; "
-    )
+                t.runtime.start(backend.id, service="backend")
+    ready = wait_ready(t, STACK, timeout=timeout, progress=progress, done="the data was restored; ")
     return RestoreResult(manifest, written, deleted, closed, ready, time.monotonic() - started)
 
 
@@ -397,14 +489,13 @@ def _replace(
     incoming, old = f"{TEMP_DB_PREFIX}{token}_in", f"{TEMP_DB_PREFIX}{token}_old"
     strategy = clone_strategy(manifest.database_bytes, major)
     backend = t.backend()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        client = pool.submit(Bucket, t.stack.endpoints.storage)  # boto3 loads meanwhile
+    with Bucket(t.stack.endpoints.storage) as bucket, ThreadPoolExecutor(max_workers=1) as pool:
         cloned = pool.submit(pg.clone, manifest.database, incoming, strategy=strategy)
         try:
             if stop and backend is not None:
-                t.rt.stop(backend.id, timeout=10)
+                t.runtime.stop(backend.id, timeout=10)
             try:
-                written, deleted = client.result().restore(t.store, manifest.objects)
+                written, deleted = bucket.restore(t.store, manifest.objects)
             except BaseException as exc:
                 raise _failed(exc, "writing the bucket back", bucket=True) from exc
             try:
@@ -429,12 +520,7 @@ def _replace(
 
 
 def _judge(t: Target, manifest: Manifest, major: int) -> None:
-    known = None
-    if t.stack.local("backend"):
-        from devenv.execute import migration_source
-
-        known, _ = migration_source(t.stack)
-    reason = refusal(manifest, pg_major=major, known=known)
+    reason = refusal(manifest, pg_major=major, known=known_migrations(t.stack.config))
     if reason:
         raise RefusedError(
             reason,
@@ -455,60 +541,20 @@ def _verify_objects(store: Store, manifest: Manifest) -> None:
 
 
 def _failed(exc: BaseException, doing: str, *, bucket: bool) -> BaseException:
-    """The same failure, saying what state it leaves behind."""
+    """The same failure (same kind, same exit code), saying what state it leaves behind."""
     if not isinstance(exc, DevenvError):
         return exc
     left = "the previous database is in place"
     if bucket:
         left += "; the bucket may be partly restored"
-    error = DevenvError(
-        f"restore failed while {doing}: {exc.message}; {left}",
-        hint="fix the cause and run the restore again (it is safe to repeat)",
-    )
-    error.exit_code, error.kind = exc.exit_code, exc.kind
+    error = copy.copy(exc)
+    error.message = f"restore failed while {doing}: {exc.message}; {left}"
+    error.args = (error.message,)
+    error.hint = "fix the cause and run the restore again (it is safe to repeat)"
     return error
 
 
-def wait_ready(
-    t: Target, services: Sequence[str], *, timeout: float, done: str = ""
-) -> tuple[str, ...]:
-    """Every service's readiness probe, in parallel: SQL, the S3 round trip, backend /health.
-    A backend container that exits meanwhile ends the wait at once."""
-    from devenv.config.secrets import redact
-    from devenv.execute import probe_for
-    from devenv.probes.waiting import wait_ready as wait
-
-    backend = t.backend()
-
-    def crashed() -> str | None:
-        if backend is None:
-            return None
-        state = t.rt.inspect_state(backend.id)
-        if state is None:
-            return "container disappeared"
-        if state.state in ("exited", "dead"):
-            return f"container exited with code {state.exit_code}"
-        return None
-
-    def one(service: str) -> str:
-        probe = probe_for(t.stack, service)
-        abort: Callable[[], str | None] | None = crashed if service == "backend" else None
-        result = wait(probe, timeout=timeout, abort=abort)
-        if not result.ok:
-            secrets_ = t.stack.secrets()
-            why = result.fatal or f"not ready after {timeout:.0f}s"
-            raise ReadinessError(
-                f"service {service}: {redact(why, secrets_)}; last error: "
-                f"{redact(result.detail, secrets_)}",
-                hint=f"{done}read `devenv logs {service}`, fix the cause, then `devenv up`",
-            )
-        return f"{service}: {result.detail} in {result.elapsed:.2f}s"
-
-    with ThreadPoolExecutor(max_workers=len(services)) as pool:
-        return tuple(pool.map(one, services))
-
-
-# --- reset, golden -----------------------------------------------------------------------
+# --- reset -------------------------------------------------------------------------------
 
 
 def reset(
@@ -517,80 +563,57 @@ def reset(
     golden_refresh: bool = False,
     progress: Progress = _quiet,
     timeout: float = 60.0,
-    runtime: Runtime | None = None,
+    adapters: Adapters = REAL,
+    secrets: Secrets | None = None,
 ) -> RestoreResult | SaveResult:
     """Back to the golden state; with `golden_refresh`, retake the golden state instead."""
     if not golden_refresh:
-        return restore(options, GOLDEN, progress=progress, timeout=timeout, runtime=runtime)
+        return restore(
+            options, GOLDEN, progress=progress, timeout=timeout, adapters=adapters, secrets=secrets
+        )
     from devenv.state import project_lock
 
+    action = "reset --golden-refresh"
     with project_lock(options.root, options.project, notify=progress):
-        t = target(options, "reset --golden-refresh", runtime=runtime)
-        _require_running(t, "reset --golden-refresh")
-        return take(t, GOLDEN, live=False, progress=progress, timeout=timeout)
-
-
-def golden_intact(t: Target) -> bool:
-    manifest = t.store.load(GOLDEN)
-    return manifest is not None and _intact(t, manifest)
-
-
-def ensure_golden(t: Target, *, progress: Progress) -> bool:
-    """Take the golden state now unless an intact one exists; True when it was taken.
-    The caller holds the project lock."""
-    if golden_intact(t):
-        return False
-    take(t, GOLDEN, live=True, progress=progress)
-    return True
-
-
-def after_up(stack: Stack, rt: Runtime, *, changed: bool, progress: Progress) -> None:
-    """The golden state, taken after the first healthy `up` (migrated, seeded, bucket made).
-
-    Called by `up` under the project lock; never fails it: a golden state that cannot be taken
-    is a warning, and the next `up` tries again."""
-    if not all(stack.local(s) for s in DATA_SERVICES):
-        return
-    store = Store(stack.name)
-    if not changed and GOLDEN in store.names():
-        return  # nothing was recreated since the golden state was checked
-    try:
-        t = Target(stack, rt, rt.observe(stack.name), store)
-        if ensure_golden(t, progress=progress):
-            progress("golden snapshot taken: `devenv reset` comes back to this state")
-    except DevenvError as exc:
-        progress(f"warning: golden snapshot not taken: {exc.message}")
+        t = target(options, action, adapters=adapters, secrets=secrets)
+        _require_running(t, action)
+        return _save_stopped(t, GOLDEN, progress=progress, timeout=timeout)
 
 
 # --- list, rm ----------------------------------------------------------------------------
 
 
-def list_snapshots(options: Options) -> list[SnapshotRow]:
+def list_snapshots(
+    options: Options, *, adapters: Adapters = REAL, secrets: Secrets | None = None
+) -> list[SnapshotRow]:
     """Every snapshot of the project with whether it can be restored here now."""
-    from devenv.stack import resolve_stack
+    from devenv.observe import current
+    from devenv.probes.base import ProbeFailure
+    from devenv.snapshot.pg import tokens
 
-    stack = resolve_stack(options, settle_ports=False)
-    store = Store(stack.name)
+    config = load_config(options)
+    store = Store(config.name)
     manifests = [m for m in (store.load(n) for n in store.names()) if m is not None]
     if not manifests:
         return []
-    comments: dict[str, str | None] | None = None
-    why = ""
-    if all(stack.local(s) for s in DATA_SERVICES):
-        try:
-            from devenv.snapshot.pg import Admin
-
-            with Admin(stack.endpoints.database_url, connect_timeout=2) as pg:
-                comments = {m.database: pg.comment(m.database) for m in manifests}
-        except DevenvError:
-            why = "unchecked: postgres is not running"
-    else:
-        why = "unchecked: an external provider is in play"
+    found: dict[str, str | None] | None = None
+    why = "unchecked: an external provider is in play"
+    if all(config.local(s) for s in DATA_SERVICES):
+        engine, stack = current(config, adapters.runtime())
+        if secrets is not None:
+            secrets.add(*stack.secrets())
+        pg = engine.container("postgres")
+        why = "unchecked: postgres is not running"
+        if pg is not None and pg.state == "running":
+            try:
+                found = tokens(stack.endpoints.database_url, SNAPSHOT_DB_PREFIX)
+            except ProbeFailure as exc:
+                why = f"unchecked: {exc.message}"
     rows = []
     for m in sorted(manifests, key=lambda m: (not m.golden, m.created_at, m.name)):
-        if comments is None:
+        if found is None:
             state = why
-        elif comments.get(m.database) == m.token:
+        elif found.get(m.database) == m.token:
             state = "ok"
         else:
             state = "stale: its database is gone"
@@ -598,16 +621,18 @@ def list_snapshots(options: Options) -> list[SnapshotRow]:
     return rows
 
 
-def remove(options: Options, name: str, *, runtime: Runtime | None = None) -> Manifest:
+def remove(
+    options: Options, name: str, *, adapters: Adapters = REAL, secrets: Secrets | None = None
+) -> Manifest:
     from devenv.state import project_lock
 
     check_name(name)
     with project_lock(options.root, options.project):
-        t = target(options, f"snapshot rm {name}", runtime=runtime)
+        t = target(options, f"snapshot rm {name}", adapters=adapters, secrets=secrets)
         manifest = t.store.load(name)
         if manifest is None:
             raise _unknown(name, t.stack.name)
-        pg = t.observed.container("postgres")
+        pg = t.engine.container("postgres")
         if pg is not None and pg.state == "running":
             with t.store.locked(), t.admin() as admin, admin.step(f"dropping {manifest.database}"):
                 if admin.comment(manifest.database) == manifest.token:
@@ -626,4 +651,4 @@ def remove(options: Options, name: str, *, runtime: Runtime | None = None) -> Ma
 
 def _pg_volume_exists(t: Target) -> bool:
     mounts = t.stack.project.service("postgres").volumes
-    return any(t.observed.volume(f"{t.stack.name}_{m.volume}") for m in mounts)
+    return any(t.engine.volume(f"{t.stack.name}_{m.volume}") for m in mounts)

@@ -94,6 +94,7 @@ class Handlers:
             "wait-ready": self.wait_ready,
             "verify-migrations": self.verify_migrations,
             "seed-user": self.seed_user,
+            "snapshot-golden": self.snapshot_golden,
         }
 
     # --- files ---------------------------------------------------------------------------
@@ -263,6 +264,24 @@ class Handlers:
             self.progress(f"warning: {said}")
             return said
         return "dev user seeded"
+
+    def snapshot_golden(self, step: Step) -> str:
+        """The healthy stack's database and bucket, kept for `devenv reset`. A golden state
+        that cannot be taken fails nothing: it is a warning, and the next `up` plans it again."""
+        from devenv.probes.base import ProbeFailure
+        from devenv.snapshot.model import Provenance
+
+        known = self.observation.migrations.known
+        backend = self.plan.desired.get("backend")
+        made = Provenance(str(known.source) if known else "", backend.image.ref if backend else "")
+        try:
+            said = self.clients.take_golden(made)
+        except ProbeFailure as exc:
+            said = f"golden snapshot not taken: {exc.message}"
+            self.progress(f"warning: {said} (the next `up` tries again)")
+            return said
+        self.progress(f"{said}: `devenv reset` comes back to this state")
+        return said
 
     # --- waiting -------------------------------------------------------------------------
 

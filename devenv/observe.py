@@ -4,7 +4,8 @@ The engine (containers and volumes by label, who publishes which host port), ima
 reference with the identity each should have (recipe hashes, backend source fingerprints),
 which host ports a listener could bind now and which other projects claim (read only), the
 state file as read, the backend source's migrations and, when Postgres answers, the rows it
-applied, and whether the bucket exists. Nothing is decided here and nothing is written.
+applied, whether the bucket exists, and the golden snapshot (stored? its database intact?).
+Nothing is decided here and nothing is written.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from devenv.config.load import Config
 from devenv.model import LOOPBACK
 from devenv.probes.base import ProbeFailure
 from devenv.runtime.base import ImageInfo, Observed, ObservedContainer, Runtime
+from devenv.snapshot.model import GoldenFacts
 from devenv.state import (
     CREDENTIALS,
     StateFile,
@@ -69,6 +71,7 @@ class Observation:
     image_claim: str | None = None  # the backend image this project claims machine-wide
     migrations: MigrationFacts = field(default_factory=MigrationFacts)
     bucket: bool | None = None  # None: the object store did not answer now
+    golden: GoldenFacts = field(default_factory=GoldenFacts)
     now: float = 0.0
 
 
@@ -84,6 +87,7 @@ def observe(config: Config, runtime: Runtime, clients: ClientsFor) -> Observatio
         current = _current_stack(config, state)
         applied = pool.submit(_applied, config, observed, current, clients, known.result()[0])
         bucket = pool.submit(_bucket, config, observed, current, clients)
+        golden = pool.submit(_golden, config, observed, current, clients)
         identities, found = images.result()
         migration_set, why = known.result()
         rows, unread = applied.result()
@@ -101,6 +105,7 @@ def observe(config: Config, runtime: Runtime, clients: ClientsFor) -> Observatio
             image_claim=claimed_image(config.name),
             migrations=MigrationFacts(migration_set, why, rows, unread),
             bucket=bucket.result(),
+            golden=golden.result(),
             now=time.time(),
         )
 
@@ -216,6 +221,15 @@ def _bucket(config: Config, engine: Observed, current: Stack, clients: ClientsFo
         return clients(current).bucket_exists()
     except ProbeFailure:
         return None
+
+
+def _golden(config: Config, engine: Observed, current: Stack, clients: ClientsFor) -> GoldenFacts:
+    """The golden snapshot as the store has it; its database is asked only of our own
+    running Postgres (a port we no longer hold may be anyone's)."""
+    if not (config.local("postgres") and config.local("objectstore")):
+        return GoldenFacts()
+    pg = engine.container("postgres")
+    return clients(current).golden(ask_database=pg is not None and pg.state == "running")
 
 
 # --- what runs now: status, checks, logs ---------------------------------------------------

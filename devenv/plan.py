@@ -30,6 +30,7 @@ from devenv.runtime.base import (
     ContainerSpec,
     Observed,
 )
+from devenv.snapshot.model import GOLDEN
 from devenv.stack import Stack, resolve
 
 StepKind = Literal[
@@ -49,11 +50,12 @@ StepKind = Literal[
     "wait-ready",  # probe a local service until it answers or the deadline passes
     "verify-migrations",  # compare the database's sqlx migrations with the backend source's
     "seed-user",  # upsert the dev-bypass user
+    "snapshot-golden",  # copy the healthy stack's database and bucket for `devenv reset`
 ]
 # Kinds that change something; a plan with none of them is a no-op.
 CHANGES: frozenset[StepKind] = frozenset(
     ("save-state", "claim-ports", "claim-image", "remove", "create-volume", "build-image",
-     "create", "recreate", "start", "restart", "create-bucket", "seed-user")
+     "create", "recreate", "start", "restart", "create-bucket", "seed-user", "snapshot-golden")
 )  # fmt: skip
 CONTAINER_KINDS: frozenset[StepKind] = frozenset(("create", "recreate", "start", "keep"))
 CLAIM_REFRESH = 24 * 3600.0  # a claim older than this is renewed (others ignore it after a week)
@@ -372,7 +374,30 @@ class _Builder:
                 "the stack changed: upsert the dev-bypass user (it logs in as an admin)",
                 [self._ready("backend"), self._ready("postgres")],
             )
+        golden = self._golden_cause()
+        if golden is not None:
+            ready = [f"wait-ready:{name}" for name in self.desired]
+            self.add("snapshot-golden", GOLDEN, golden, [*ready, "seed-user:dev-user"])
         return self.out
+
+    def _golden_cause(self) -> str | None:
+        """Why `devenv reset` needs its golden state taken now, once the stack is healthy
+        (None: it has an intact one). Only local data is ever copied."""
+        if not all(self.config.local(s) for s in ("postgres", "objectstore")):
+            return None
+        facts = self.observation.golden
+        if not facts.saved:
+            return "first healthy up of this project: keep its state for `devenv reset`"
+        if facts.unreadable:
+            return f"retake the golden snapshot: {facts.unreadable}"
+        if facts.intact is False:
+            return "the golden snapshot's database is gone: retake it from this healthy up"
+        postgres = self.desired.get("postgres")
+        volumes = {name for name, _ in postgres.volumes} if postgres else set()
+        new = [s.target for s in self.out if s.kind == "create-volume" and s.target in volumes]
+        if new:
+            return f"volume {new[0]} is new; the golden snapshot's database went with the old one"
+        return None
 
     # -- before any container
 

@@ -1,4 +1,5 @@
-"""The stack's services as a client on the host sees them: probes, the bucket, the database.
+"""The stack's services as a client on the host sees them: probes, the bucket, the database,
+and the golden snapshot of the two.
 
 Everything here runs against providers, local or real. What a protected provider is asked is
 read-only: its readiness probe reads (the S3 probe HEADs the bucket and lists one key instead of
@@ -17,6 +18,7 @@ from devenv.probes.postgres import PostgresProbe
 
 if TYPE_CHECKING:
     from devenv.migrations import AppliedMigration
+    from devenv.snapshot.model import GoldenFacts, Provenance
     from devenv.stack import Stack
 
 
@@ -34,6 +36,10 @@ class Clients(Protocol):
     def seed_dev_user(self) -> None: ...
 
     def object_exists(self, key: str) -> bool: ...
+
+    def golden(self, *, ask_database: bool) -> GoldenFacts: ...
+
+    def take_golden(self, made: Provenance) -> str: ...
 
 
 ClientsFor = Callable[["Stack"], Clients]  # how a use case gets the clients of a stack
@@ -93,3 +99,40 @@ class StackClients:
     def object_exists(self, key: str) -> bool:
         with S3Client(self.stack.endpoints.storage) as s3:
             return s3.get(key) is not None
+
+    def golden(self, *, ask_database: bool) -> GoldenFacts:
+        """What the snapshot store says of the golden snapshot and, when `ask_database`
+        (Postgres runs), whether its database still carries the same token (read-only)."""
+        from devenv.errors import RefusedError
+        from devenv.snapshot.model import GOLDEN, GoldenFacts
+        from devenv.snapshot.pg import tokens
+        from devenv.snapshot.store import Store
+
+        try:
+            manifest = Store(self.stack.name).load(GOLDEN)
+        except RefusedError as exc:
+            return GoldenFacts(saved=True, unreadable=exc.message)
+        if manifest is None:
+            return GoldenFacts()
+        if not ask_database:
+            return GoldenFacts(saved=True)
+        try:
+            found = tokens(self.stack.endpoints.database_url, manifest.database)
+        except ProbeFailure:
+            return GoldenFacts(saved=True)
+        return GoldenFacts(saved=True, intact=found.get(manifest.database) == manifest.token)
+
+    def take_golden(self, made: Provenance) -> str:
+        """Copy the database and the bucket into the golden snapshot, the stack left up."""
+        from devenv.errors import DevenvError
+        from devenv.snapshot.service import take_golden
+
+        try:
+            result = take_golden(self.stack, made)
+        except DevenvError as exc:
+            raise ProbeFailure(exc.message, transient=False) from exc
+        m = result.manifest
+        return (
+            f"golden snapshot taken in {result.seconds:.2f}s (database "
+            f"{m.database_bytes / 1e6:.1f} MB, {len(m.objects)} object(s))"
+        )

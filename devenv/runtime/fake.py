@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from devenv.migrations import AppliedMigration
     from devenv.probes.base import Probe
     from devenv.probes.clients import Clients
+    from devenv.snapshot.model import GoldenFacts, Provenance
     from devenv.stack import Stack
 
 
@@ -238,6 +239,8 @@ class FakeClients:
     objects: set[str] = field(default_factory=set)
     applied: tuple[AppliedMigration, ...] = ()
     seeded: int = 0
+    golden_taken: int = 0  # golden snapshots taken (one is kept)
+    golden_error: str = ""  # taking the golden snapshot fails with this
     writes: list[str] = field(default_factory=list)  # every write asked of a provider
     stack: Stack | None = None  # the stack it was last made for
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -288,6 +291,21 @@ class FakeClients:
 
     def object_exists(self, key: str) -> bool:
         return key in self.objects
+
+    def golden(self, *, ask_database: bool) -> GoldenFacts:
+        from devenv.snapshot.model import GoldenFacts
+
+        self._log("read golden")
+        saved = self.golden_taken > 0
+        return GoldenFacts(saved=saved, intact=True if saved and ask_database else None)
+
+    def take_golden(self, made: Provenance) -> str:
+        self._log("snapshot golden")
+        if self.golden_error:
+            raise ProbeFailure(self.golden_error, transient=False)
+        self.writes.append("snapshot golden")
+        self.golden_taken += 1
+        return "golden snapshot taken"
 
 
 _: Runtime = FakeRuntime()  # mypy: the fake is a Runtime

@@ -13,6 +13,7 @@ from devenv.images.choice import standin_ref
 from devenv.observe import MigrationFacts, Observation, PortFacts, observe_images
 from devenv.runtime.base import LABEL_RECIPE_HASH, ImageInfo, Observed
 from devenv.runtime.fake import FakeClients, FakeRuntime
+from devenv.snapshot.model import GoldenFacts
 from devenv.state import StateFile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,6 +67,7 @@ def observation(
     migrations: MigrationFacts | None = None,
     claimed_image: str | None = None,
     mine: tuple[int, ...] = (),
+    golden: GoldenFacts | None = None,
 ) -> Observation:
     """The facts of a fresh project (or as given), without any I/O but hashing the recipes."""
     identities, found = images_for(config, IDENTITIES)
@@ -89,6 +91,7 @@ def observation(
         image_claim=claimed_image,
         migrations=migrations or MigrationFacts(why="not compared in this test"),
         bucket=bucket,
+        golden=golden or GoldenFacts(),
         now=1000.0,
     )
 

@@ -20,7 +20,7 @@ from devenv.errors import (
     RefusedError,
 )
 from devenv.execute import Executor, Outcome, failures
-from devenv.plan import Step
+from devenv.plan import CHANGES, Step
 from tests.unit.stacks import fakes, make_root, options
 
 HYBRID_URL = "postgres://app:Secret-Pw-1@127.0.0.1:1/app"
@@ -244,6 +244,36 @@ def test_down_volumes_with_a_volume_in_use_is_an_engine_error(root: Path) -> Non
     f.runtime.create(squatter)
     with pytest.raises(EngineError, match="volume t_pgdata is in use"):
         app.down(options(root), volumes=True, adapters=f.adapters)
+
+
+def test_up_takes_the_golden_snapshot_once_the_stack_is_healthy_and_seeded(root: Path) -> None:
+    f = fakes(options(root))
+    dry = app.plan_up(options(root), adapters=f.adapters).plan
+    assert "snapshot-golden   golden" in dry.text()  # --dry-run shows it, takes nothing
+    assert f.clients.golden_taken == 0
+    said: list[str] = []
+    app.up(options(root), adapters=f.adapters, timeout=10, progress=said.append)
+    assert f.clients.golden_taken == 1
+    taken = f.index("snapshot golden")
+    assert taken > f.index("seed user")
+    assert taken > max(i for i, line in enumerate(f.journal) if line == "probe backend")
+    assert any("`devenv reset` comes back to this state" in line for line in said)
+    again = app.up(options(root), adapters=f.adapters, timeout=10)
+    assert again.noop, again.plan.text()
+    assert f.clients.golden_taken == 1
+
+
+def test_a_golden_snapshot_that_cannot_be_taken_warns_and_up_succeeds(root: Path) -> None:
+    f = fakes(options(root))
+    f.clients.golden_error = "postgres: copying database ignition failed: disk full"
+    said: list[str] = []
+    result = app.up(options(root), adapters=f.adapters, timeout=10, progress=said.append)
+    assert all(s.ready for s in result.services)
+    assert any(line.startswith("warning: golden snapshot not taken: postgres") for line in said)
+    f.clients.golden_error = ""
+    again = app.up(options(root), adapters=f.adapters, timeout=10)
+    assert [s.kind for s in again.plan.steps if s.kind in CHANGES] == ["snapshot-golden"]
+    assert f.clients.golden_taken == 1
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from devenv.runtime.base import (
     ObservedVolume,
 )
 from devenv.runtime.docker import observed_container
+from devenv.snapshot.model import GoldenFacts
 from devenv.state import StateFile
 from tests.unit.stacks import FRESH, make_root, observation, options
 
@@ -80,6 +81,7 @@ def after_first_up(config: Config, plan: Plan) -> Observation:
         bucket=True,
         claimed_image=backend,
         mine=tuple(sorted(plan.stack.ports.values())),
+        golden=GoldenFacts(saved=True, intact=True),
     )
 
 
@@ -125,7 +127,16 @@ def test_fresh_project_lists_every_step_with_its_cause(config: Config) -> None:
         "wait-ready        backend               probe GET /health",
         "seed-user         dev-user              the stack changed: upsert the dev-bypass user "
         "(it logs in as an admin)",
+        "snapshot-golden   golden                first healthy up of this project: keep its "
+        "state for `devenv reset`",
     ]
+    # the golden state is the healthy, seeded stack: taken after every probe and the seed
+    assert set(plan.step("snapshot-golden:golden").after) == {
+        "wait-ready:postgres",
+        "wait-ready:objectstore",
+        "wait-ready:backend",
+        "seed-user:dev-user",
+    }
     start = plan.step("start:backend")
     # service_healthy in compose.yaml: the backend starts once both dependencies answer
     assert set(start.after) == {
@@ -332,3 +343,46 @@ def test_restart_plan_restarts_then_waits(config: Config) -> None:
     ]
     missing = plan_restart(first.stack, Observed(), "backend")
     assert isinstance(missing.error, RefusedError)
+
+
+@pytest.mark.parametrize(
+    ("facts", "cause"),
+    [
+        (GoldenFacts(), "first healthy up of this project"),
+        (GoldenFacts(saved=True, intact=False), "the golden snapshot's database is gone"),
+        (GoldenFacts(saved=True, unreadable="its metadata is unreadable"), "retake the golden"),
+        (GoldenFacts(saved=True, intact=True), None),
+        (GoldenFacts(saved=True), None),  # Postgres not asked: its volume is kept, so is it
+    ],
+)
+def test_golden_snapshot_is_planned_from_the_observation(
+    config: Config, facts: GoldenFacts, cause: str | None
+) -> None:
+    first = reconcile(config, observation(config))
+    plan = reconcile(config, replace(after_first_up(config, first), golden=facts))
+    golden = [s for s in plan.steps if s.kind == "snapshot-golden"]
+    if cause is None:
+        assert golden == []
+        assert plan.noop
+        return
+    assert [s.target for s in golden] == ["golden"]
+    assert cause in golden[0].cause
+    assert not plan.noop  # it writes: a snapshot database and the store
+    assert golden[0].after == ("wait-ready:postgres", "wait-ready:objectstore",
+                               "wait-ready:backend")  # fmt: skip
+
+
+def test_a_new_data_volume_retakes_the_golden_snapshot(config: Config) -> None:
+    """The volumes were removed behind devenv's back: the golden database went with them."""
+    first = reconcile(config, observation(config))
+    seen = after_first_up(config, first)
+    engine = replace(seen.engine, containers=(), volumes=())
+    plan = reconcile(config, replace(seen, engine=engine, golden=GoldenFacts(saved=True)))
+    cause = plan.step("snapshot-golden:golden").cause
+    assert cause == "volume t_pgdata is new; the golden snapshot's database went with the old one"
+
+
+def test_external_data_is_never_planned_into_a_golden_snapshot(tmp_path: Path) -> None:
+    config = _config(tmp_path, DEVENV_PROFILE="hybrid", DEVENV_HYBRID_DATABASE_URL=HYBRID_URL)
+    plan = reconcile(config, observation(config))
+    assert "snapshot-golden" not in [s.kind for s in plan.steps]

@@ -245,6 +245,7 @@ class DownResult:
     removed: list[str]
     volumes_removed: list[str]
     volumes_kept: list[str]
+    snapshots_removed: list[str] = field(default_factory=list)
 
 
 def down(
@@ -254,7 +255,9 @@ def down(
     progress: Progress = _quiet,
     adapters: Adapters = REAL,
 ) -> DownResult:
-    """Remove the project's containers; with `volumes`, its data and machine-wide claims too."""
+    """Remove the project's containers; with `volumes`, its data, its snapshots (of that
+    data) and its machine-wide claims too."""
+    from devenv.snapshot.store import Store
     from devenv.state import image_claims, project_lock, release_ports
 
     runtime = adapters.runtime()
@@ -270,15 +273,17 @@ def down(
             removed = list(pool.map(lambda c: drop(c.id, c.name), observed.containers))
         gone: list[str] = []
         kept = [v.name for v in observed.volumes]
+        snapshots: list[str] = []
         if volumes:
             for v in observed.volumes:
                 runtime.remove_volume(v.name)
                 gone.append(v.name)
             kept = []
+            snapshots = Store(options.project).destroy()
             release_ports(options.project)
             with image_claims(options.project) as images:
                 images.release()
-    return DownResult(removed=sorted(removed), volumes_removed=gone, volumes_kept=kept)
+    return DownResult(sorted(removed), gone, kept, snapshots)
 
 
 # --- status --------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ def down(
     ctx: typer.Context,
     project: ProjectOpt = None,
     volumes: Annotated[
-        bool, typer.Option("--volumes", "-v", help="Also delete the data volumes.")
+        bool,
+        typer.Option("--volumes", "-v", help="Also delete the data volumes and the snapshots."),
     ] = False,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask before deleting data.")
@@ -30,10 +31,14 @@ def down(
     if volumes and not yes:
         if not sys.stdin.isatty():
             raise RefusedError(
-                f"`down --volumes` deletes the data of project {opts.project}",
+                f"`down --volumes` deletes the data of project {opts.project} and its snapshots",
                 hint="add --yes to confirm",
             )
-        typer.confirm(f"Delete all data (Postgres, buckets) of project {opts.project}?", abort=True)
+        typer.confirm(
+            f"Delete all data (Postgres, buckets) of project {opts.project}, and its snapshots "
+            "(they are of that data)?",
+            abort=True,
+        )
     result = core.down(opts, volumes=volumes, progress=out.progress)
     if as_json:
         out.json(result.__dict__)
@@ -41,6 +46,8 @@ def down(
     out.line(f"Removed {len(result.removed)} container(s): {', '.join(result.removed) or 'none'}.")
     if result.volumes_removed:
         out.line(f"Deleted volumes: {', '.join(result.volumes_removed)}.")
+    if result.snapshots_removed:
+        out.line(f"Deleted snapshots: {', '.join(result.snapshots_removed)}.")
     elif result.volumes_kept:
         out.line(f"Kept volumes (data safe): {', '.join(result.volumes_kept)}.")
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -142,6 +143,15 @@ class Store:
     def write_synced(self, synced: dict[str, tuple[str, str]]) -> None:
         self._dirs()
         _write(self._synced_path, json.dumps(synced, sort_keys=True).encode())
+
+    def destroy(self) -> list[str]:
+        """Delete the whole store (`down --volumes`: the data its snapshots belong to is
+        gone); returns the names of the snapshots it held."""
+        names = self.names()
+        if self.root.exists():
+            with self.locked():
+                shutil.rmtree(self.root)
+        return names
 
     def object_path(self, sha256: str) -> Path:
         return self.objects_dir / sha256

@@ -276,6 +276,29 @@ def test_a_golden_snapshot_that_cannot_be_taken_warns_and_up_succeeds(root: Path
     assert f.clients.golden_taken == 1
 
 
+def test_down_volumes_deletes_the_project_s_snapshots_and_only_with_volumes(
+    root: Path, tmp_path: Path
+) -> None:
+    from devenv.snapshot.store import Store
+
+    f = fakes(options(root))
+    app.up(options(root), adapters=f.adapters, timeout=10)
+    mine, theirs = Store("t"), Store("other")
+    for store in (mine, theirs):
+        store.add_object(b"bytes")
+        store.manifests_dir.mkdir(parents=True)
+        (store.manifests_dir / "golden.json").write_text("{}")
+    assert mine.root.is_relative_to(tmp_path / "cache")
+    kept = app.down(options(root), volumes=False, adapters=f.adapters)
+    assert kept.snapshots_removed == []
+    assert mine.root.exists()
+    app.up(options(root), adapters=f.adapters, timeout=10)
+    gone = app.down(options(root), volumes=True, adapters=f.adapters)
+    assert gone.snapshots_removed == ["golden"]
+    assert not mine.root.exists()
+    assert theirs.names() == ["golden"]  # another project's store is not touched
+
+
 @pytest.fixture
 def _no_threads_left() -> Iterator[None]:
     yield

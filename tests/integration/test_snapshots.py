@@ -275,3 +275,35 @@ def test_restore_is_not_done_until_the_backend_is_ready(stack: Stack) -> None:
     assert again.stdout.rstrip().endswith("done.")
     assert "backend: GET 200" in again.stdout
     healthy(stack)
+
+
+def test_up_plans_the_golden_snapshot_and_down_volumes_deletes_the_snapshots(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack()
+    planned = json.loads(stack.cli("up", "--dry-run", "--json").stdout)["plan"]
+    golden = [s for s in planned if s["kind"] == "snapshot-golden"]
+    assert [s["cause"] for s in golden] == [
+        "first healthy up of this project: keep its state for `devenv reset`"
+    ]
+    assert {"wait-ready:backend", "seed-user:dev-user"} <= set(golden[0]["after"])
+    up = stack.cli("up")
+    assert "golden snapshot taken" in up.stderr
+    assert Store(stack.project).names() == ["golden"]
+    again = json.loads(stack.cli("up", "--dry-run", "--json").stdout)
+    assert again["noop"] is True, again["plan"]
+
+    stack.cli("snapshot", "save", "mine")
+    stack.cli("snapshot", "rm", "golden")
+    replan = stack.cli("up", "--dry-run").stdout
+    assert "snapshot-golden   golden" in replan
+    stack.cli("up")
+    assert Store(stack.project).names() == ["golden", "mine"]
+
+    refused = stack.cli("down", "--volumes", check=False, input_text="")
+    assert refused.returncode == 9
+    assert "and its snapshots" in refused.stderr
+    assert Store(stack.project).root.exists()
+    down = stack.cli("down", "--volumes", "--yes")
+    assert "Deleted snapshots: golden, mine." in down.stdout
+    assert not Store(stack.project).root.exists()

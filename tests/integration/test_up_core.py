@@ -9,6 +9,7 @@ from typing import Any
 
 import docker
 
+from devenv.snapshot.store import Store
 from devenv.state import cache_dir
 from tests.integration.conftest import LABEL_PROJECT, Stack, container_steps
 
@@ -120,7 +121,8 @@ def test_dry_run_touches_no_file_and_no_engine_object(
         assert out.strip()
         assert as_json["noop"] is False
     assert not (fresh.root / ".devenv" / fresh.project).exists()
+    assert not Store(fresh.project).root.exists()  # the golden snapshot is planned, not taken
     kinds = [s["kind"] for s in json.loads(fresh.cli("up", "--dry-run", "--json").stdout)["plan"]]
     for kind in ("save-state", "claim-ports", "create-volume", "create", "start", "wait-ready",
-                 "create-bucket", "verify-migrations", "seed-user"):  # fmt: skip
+                 "create-bucket", "verify-migrations", "seed-user", "snapshot-golden"):  # fmt: skip
         assert kind in kinds, kind

@@ -17,6 +17,8 @@ import hashlib
 import itertools
 import os
 import re
+import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from devenv.snapshot.pg import Admin
     from devenv.snapshot.s3 import Bucket
 
+CLONE_AHEAD = 2  # clones in flight beside the one a test takes; two threads clone them
 _OWNED_DB = re.compile(r"devenv_t_(\d+)_([0-9a-f]{6})_\d+")
 _OWNED_PREFIX = re.compile(r"(\d+)_([0-9a-f]{6})_\d+/")
 
@@ -118,12 +121,16 @@ class _Session:
     counter: Iterator[int] = field(default_factory=itertools.count)
     _admin: Admin | None = None
     _bucket: Bucket | None = None
-    # One background thread clones the next test's database while the current test runs and
-    # drops the previous one after it: a clone creates some 300 files, which costs 30-300 ms
-    # depending on the disk and the load, and tests need not wait for that.
+    # Tests never wait for a drop, and seldom for a clone: CLONE_AHEAD databases are cloned
+    # in the background while tests run, and drops go to a thread of their own. A clone or a
+    # drop creates or removes some 300 files and (a drop) forces a checkpoint: 20-450 ms each
+    # on this machine's shared disk, varying with the load; one queue for both made a test wait
+    # for the previous test's drop too.
     _cloner: ThreadPoolExecutor | None = None
-    _next: Future[str] | None = None
-    _clone_admin: Admin | None = None
+    _dropper: ThreadPoolExecutor | None = None
+    _ahead: deque[Future[str]] = field(default_factory=deque)
+    _local: threading.local = field(default_factory=threading.local)
+    _admins: list[Admin] = field(default_factory=list)
     _undropped: list[str] = field(default_factory=list)
 
     def admin(self) -> Admin:
@@ -162,56 +169,61 @@ class _Session:
                 bucket.delete_prefix(prefix)
 
     def take_database(self) -> str:
-        """A fresh clone of the golden state for one test; the next one starts cloning."""
-        ahead = self._next
-        name = ahead.result() if ahead is not None else self._clone(self.admin())
-        self._next = self._background().submit(lambda: self._clone(self._worker_admin()))
-        return name
+        """A fresh clone of the golden state for one test; another starts cloning."""
+        if self._cloner is None:
+            self._cloner = ThreadPoolExecutor(CLONE_AHEAD, thread_name_prefix="devenv-clone")
+        while len(self._ahead) < CLONE_AHEAD + 1:
+            self._ahead.append(self._cloner.submit(self._clone))
+        return self._ahead.popleft().result()
 
     def release_database(self, name: str) -> None:
-        """Drop a test's database after the test, in the background (FIFO with the clones)."""
+        """Drop a test's database after the test, in the background."""
         from devenv.errors import DevenvError
 
         def drop() -> None:
-            pg = self._worker_admin()
+            pg = self._thread_admin()
             try:
                 with pg.step(f"dropping {name}"):
                     pg.drop(name)
             except DevenvError:
                 self._undropped.append(name)  # tried again when the session ends
 
-        self._background().submit(drop)
+        if self._dropper is None:
+            self._dropper = ThreadPoolExecutor(1, thread_name_prefix="devenv-drop")
+        self._dropper.submit(drop)
 
-    def _background(self) -> ThreadPoolExecutor:
-        if self._cloner is None:
-            self._cloner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devenv-clone")
-        return self._cloner
-
-    def _worker_admin(self) -> Admin:
+    def _thread_admin(self) -> Admin:
+        """This thread's own admin session (one statement at a time per session)."""
         from devenv.snapshot.pg import Admin
 
-        if self._clone_admin is None or self._clone_admin.conn.closed:
-            self._clone_admin = Admin(self.stack.database_url)
-        return self._clone_admin
+        admin: Admin | None = getattr(self._local, "admin", None)
+        if admin is None or admin.conn.closed:
+            admin = Admin(self.stack.database_url)
+            self._local.admin = admin
+            self._admins.append(admin)
+        return admin
 
-    def _clone(self, pg: Admin) -> str:
+    def _clone(self) -> str:
         name = f"devenv_t_{self.owner}_{next(self.counter)}"
+        pg = self._thread_admin()
         with pg.step(f"cloning the golden state into {name}"):
             pg.clone(self.golden_db, name, strategy=self.strategy)
         return name
 
     def close(self) -> None:
+        """Drop the clones no test took and wait for every drop (a session leaves nothing)."""
         from devenv.errors import DevenvError
 
-        if self._next is not None:
+        while self._ahead:
             with contextlib.suppress(DevenvError):
-                self.release_database(self._next.result())
-        if self._cloner is not None:
-            self._cloner.shutdown(wait=True)
+                self.release_database(self._ahead.popleft().result())
+        for pool in (self._cloner, self._dropper):
+            if pool is not None:
+                pool.shutdown(wait=True)
         for name in self._undropped:
             with contextlib.suppress(DevenvError), self.admin().step(f"dropping {name}"):
                 self.admin().drop(name)
-        for admin in (self._admin, self._clone_admin):
+        for admin in (self._admin, *self._admins):
             if admin is not None:
                 admin.close()
         if self._bucket is not None:

@@ -604,9 +604,9 @@ def damage_stack(project: DevenvProject) -> None:
         s3.delete_objects([f"blobs/{i:04d}" for i in range(0, SNAPSHOT_OBJECTS, 4)])
 
 
-def per_test_database(project: DevenvProject, tmp: Path) -> float:
+def per_test_database(project: DevenvProject, tmp: Path) -> tuple[float, float]:
     """Median setup + teardown of a test using devenv_database, in ms (the first test of the
-    session, which attaches to the stack, is left out)."""
+    session, which attaches to the stack, is left out), and the whole session's seconds."""
     import json
 
     (tmp / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
@@ -614,13 +614,13 @@ def per_test_database(project: DevenvProject, tmp: Path) -> float:
     (tmp / "test_bench.py").write_text(INNER_TESTS % PER_TEST_DATABASES)
     times = tmp / "times.json"
     env = dict(project.env(), BENCH_TIMES=str(times))
-    run([sys.executable, "-m", "pytest", "-q", "test_bench.py"], env=env, cwd=tmp,
-        what="inner pytest with devenv_database")  # fmt: skip
+    session = run([sys.executable, "-m", "pytest", "-q", "test_bench.py"], env=env, cwd=tmp,
+                  what="inner pytest with devenv_database")  # fmt: skip
     per: dict[str, float] = {}
     for nodeid, _when, seconds in json.loads(times.read_text()):
         if "test_clone" in nodeid:
             per[nodeid] = per.get(nodeid, 0.0) + seconds
-    return statistics.median(per.values()) * 1000
+    return statistics.median(per.values()) * 1000, session.seconds
 
 
 def snapshot_rep(tag: str, rep: int, res: Results) -> None:
@@ -635,7 +635,7 @@ def snapshot_rep(tag: str, rep: int, res: Results) -> None:
             raise BenchError(f"restore did not say done:\n{restored.stdout[-800:]}")
         reset = project.cli("reset")
         with tempfile.TemporaryDirectory(prefix=f"{tag}-inner-") as tmp:
-            per_test = per_test_database(project, Path(tmp))
+            per_test, session = per_test_database(project, Path(tmp))
     finally:
         project.destroy()
     res.snapshot_save.add(saved.seconds)
@@ -644,7 +644,8 @@ def snapshot_rep(tag: str, rep: int, res: Results) -> None:
     res.test_database.add(per_test)
     note(
         f"rep {rep + 1} snapshots: save {saved.seconds:.2f}s, restore {restored.seconds:.2f}s, "
-        f"reset {reset.seconds:.2f}s, devenv_database {per_test:.0f} ms per test"
+        f"reset {reset.seconds:.2f}s, devenv_database {per_test:.0f} ms per test (inner "
+        f"session of {PER_TEST_DATABASES + 1} tests: {session:.1f}s)"
     )
 
 

@@ -349,7 +349,7 @@ class Results:
                 target="<= 2 s", passed=at_most(2.0)),
             Row("reset to golden, until probes pass", self.reset, target="<= 2 s",
                 passed=at_most(2.0)),
-            Row("devenv_database per test (clone + drop)", self.test_database,
+            Row("devenv_database per test (setup + teardown)", self.test_database,
                 target="<= 150 ms", passed=at_most(150.0), unit="ms"),
         ]  # fmt: skip
 

@@ -473,6 +473,15 @@ def images_build(
         _emit(line)
 
 
+def _register_ui() -> None:
+    from devenv.cli.ui import ui
+
+    app.command("ui")(ui)
+
+
+_register_ui()
+
+
 def _interrupt(_signum: int, _frame: object) -> None:
     raise Interrupted(
         "stopped by SIGINT",

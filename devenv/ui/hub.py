@@ -79,13 +79,22 @@ class Subscriber:
     def __init__(self) -> None:
         self.pending: dict[str, str] = {}
         self.ready = asyncio.Event()
+        self.closed = False
 
     def offer(self, name: str, text: str) -> None:
         self.pending[name] = text
         self.ready.set()
 
-    async def next(self) -> list[tuple[str, str]]:
+    def close(self) -> None:
+        """End this page's stream at its next read (the server is shutting down)."""
+        self.closed = True
+        self.ready.set()
+
+    async def next(self) -> list[tuple[str, str]] | None:
+        """What changed since the last call, waiting for something; None once closed."""
         await self.ready.wait()
+        if self.closed:
+            return None
         self.ready.clear()
         items = list(self.pending.items())
         self.pending.clear()

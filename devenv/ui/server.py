@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -18,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from devenv.errors import PortConflictError
 from devenv.ui import page
 from devenv.ui.guard import TOKEN_HEADER, refusal
-from devenv.ui.hub import Hub, in_thread, said
+from devenv.ui.hub import Hub, Subscriber, in_thread, said
 
 STATIC = Path(__file__).with_name("static")
 LOOPBACK = "127.0.0.1"
@@ -84,15 +87,26 @@ def create_app(hub: Hub, *, port: int, token: str, project: str, profile: str) -
         return HTMLResponse(hub.engine.redact(html))
 
     async def events(_request: Request) -> Response:
-        from sse_starlette import EventSourceResponse, ServerSentEvent
+        shutdown = anyio.Event()
+
+        async def close_on_shutdown(sub: Subscriber) -> None:
+            await shutdown.wait()
+            sub.close()
 
         async def stream() -> AsyncIterator[ServerSentEvent]:
             with hub.subscribe() as sub:
-                while True:
-                    for name, text in await sub.next():
-                        yield ServerSentEvent(data=text, event=name)
+                # ending the stream ourselves completes the response; being cancelled would not
+                closer = asyncio.ensure_future(close_on_shutdown(sub))
+                try:
+                    while (items := await sub.next()) is not None:
+                        for name, text in items:
+                            yield ServerSentEvent(data=text, event=name)
+                finally:
+                    closer.cancel()
 
-        return EventSourceResponse(stream(), ping=15)
+        return EventSourceResponse(
+            stream(), ping=15, shutdown_event=shutdown, shutdown_grace_period=1.0
+        )
 
     async def logs(request: Request) -> Response:
         service = request.path_params["service"]
@@ -124,8 +138,6 @@ def create_app(hub: Hub, *, port: int, token: str, project: str, profile: str) -
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        import asyncio
-
         poller = asyncio.create_task(hub.poll_forever())
         hub.start("checks")  # the phase graph needs one run; the page shows it when done
         try:

@@ -116,6 +116,7 @@ async def drain(sub: Subscriber, seen: dict[str, str], timeout: float = 0.2) -> 
                 items = await sub.next()
         except TimeoutError:
             return
+        assert items is not None
         seen.update(items)
 
 
@@ -199,10 +200,13 @@ def test_a_slow_page_gets_only_the_newest_version() -> None:
     sub.offer("services", "new")
     sub.offer("checks", "c")
 
-    async def take() -> list[tuple[str, str]]:
+    async def take() -> list[tuple[str, str]] | None:
         return await sub.next()
 
     assert asyncio.run(take()) == [("services", "new"), ("checks", "c")]
+    sub.offer("services", "newer")
+    sub.close()
+    assert asyncio.run(take()) is None  # a closed stream ends, whatever is pending
 
 
 def test_an_unchanged_fragment_is_not_sent_again() -> None:
@@ -226,7 +230,9 @@ def test_a_new_page_gets_everything_at_once() -> None:
         with hub.subscribe():
             await until(lambda: 'data-service="backend"' in hub.latest.get("services", ""))
         with hub.subscribe() as late:
-            names = {name for name, _ in await late.next()}
+            items = await late.next()
+        assert items is not None
+        names = {name for name, _ in items}
         assert names == {"meta", "action", "services", "watch", "checks", "phases"}
 
     run(body)

@@ -30,9 +30,9 @@ def live(*, failing: str | None = None) -> Evaluation:
     return evaluate(load_registry(), LOCAL, checks)
 
 
-def phase(ident: str, *needs: str, local: str = "complete", name: str = "") -> PhaseVerdict:
+def phase(ident: str, *needs: str, name: str = "") -> PhaseVerdict:
     return PhaseVerdict(
-        ident, name or f"phase {ident}", PartVerdict(local), PartVerdict("blocked"), needs
+        ident, name or f"phase {ident}", PartVerdict("complete"), PartVerdict("blocked"), needs
     )
 
 
@@ -68,8 +68,10 @@ def test_a_phase_sits_below_everything_it_needs_and_boxes_never_overlap() -> Non
             apart = a.right <= b.x or b.right <= a.x or a.bottom <= b.y or b.bottom <= a.y
             assert apart, (a, b)
     for box in boxes:
-        assert 0 <= box.x and box.right <= lay.width
-        assert 0 <= box.y and box.bottom <= lay.height
+        assert box.x >= 0
+        assert box.right <= lay.width
+        assert box.y >= 0
+        assert box.bottom <= lay.height
 
 
 def test_the_main_chain_keeps_the_left_column() -> None:
@@ -88,8 +90,10 @@ def test_edges_leave_the_bottom_enter_the_top_and_cross_no_box() -> None:
     assert {(e.source, e.target) for e in lay.edges} == wanted
     for edge in lay.edges:
         src, dst = lay.phases[edge.source], lay.phases[edge.target]
-        assert edge.points[0][1] == src.bottom and src.x < edge.points[0][0] < src.right
-        assert edge.points[-1][1] == dst.y and dst.x < edge.points[-1][0] < dst.right
+        assert edge.points[0][1] == src.bottom
+        assert src.x < edge.points[0][0] < src.right
+        assert edge.points[-1][1] == dst.y
+        assert dst.x < edge.points[-1][0] < dst.right
         for (x1, y1), (x2, y2) in zip(edge.points, edge.points[1:], strict=False):
             assert x1 == x2 or y1 == y2  # orthogonal
             for ident, box in lay.phases.items():

@@ -1,4 +1,4 @@
-"""The `devenv watch` hand-off: which watch.json the dashboard shows, and what it says of a bad one."""
+"""The `devenv watch` hand-off: which watch.json the page shows, and what a bad one says."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -244,6 +245,44 @@ def test_the_page_shows_three_healthy_services_and_the_phase_graph(
     )
     assert shown == status
     assert ":****@" in shown["postgres"]
+
+
+def test_the_last_watch_cycle_appears_and_goes_with_its_file(
+    dashboard: Dashboard, browser: WebDriver
+) -> None:
+    open_page(browser, dashboard)
+    path = dashboard.stack.root / ".devenv" / dashboard.stack.project / "watch.json"
+    cycle = {
+        "schema_version": 1,
+        "pid": os.getpid(),  # a live process stands for the running watch
+        "time": datetime.now(UTC).isoformat(),
+        "changed": ["backend/src/routes.rs"],
+        "build_seconds": 4.25,
+        "restart_seconds": 0.5,
+        "checks": {"passed": 22, "failed": 1},
+        "ok": False,
+        "error": "route.health: GET /health answered 500",
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cycle), encoding="utf-8")
+    tmp.replace(path)  # as watch writes it: whole, never half
+    try:
+        shown = wait(
+            browser,
+            5,
+            "the watch panel",
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#watch [data-watch-ok='false']"),
+        )
+        text = shown[0].text
+        assert "build 4.2 s, restart 0.5 s, checks 22 passed, 1 failed" in text
+        assert "route.health: GET /health answered 500" in text
+        assert "backend/src/routes.rs" in text
+    finally:
+        path.unlink()
+    wait(browser, 5, "the panel gone with the file", lambda d: js(d, WATCH_GONE))
+
+
+WATCH_GONE = "return document.getElementById('watch').childElementCount === 0"
 
 
 def test_actions_from_other_pages_are_refused(dashboard: Dashboard) -> None:

@@ -18,7 +18,7 @@ from devenv.ui.hub import Hub
 from devenv.ui.server import create_app
 from devenv.ui.views import ActionView, CheckRun, ServiceView, check_view, summary
 from devenv.ui.watch import WatchCycle, WatchView
-from tests.unit.test_ui_hub import SECRET, FakeEngine
+from tests.unit.ui_fake import SECRET, FakeEngine
 
 NOW = datetime(2026, 1, 6, 12, 0, tzinfo=UTC)
 PORT = 40404

@@ -1,118 +1,142 @@
-"""Use cases: up, down, status, logs, check, report. Wiring only; adapters do the I/O."""
+"""Use cases: up, restart, down, status, logs, checks, report, images. Wiring only.
+
+Each takes Options (where and how) and returns a typed result; the CLI (or another front end)
+picks the renderer. The engine and the service clients are injectable (`adapters`)
+so that unit tests drive the use cases with the fakes of devenv.runtime.fake. Every secret a
+use case learns goes into the caller's `secrets` registry, which the renderer redacts with.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from devenv.config.load import Config, Options, load_config
+from devenv.config.secrets import Secrets
 from devenv.errors import ConfigError, RefusedError
-from devenv.execute import (
-    Executor,
-    ServiceOutcome,
-    applied_now,
-    backend_build,
-    backend_context,
-    desired_state,
-    image_choice,
-    migration_gate,
-    migration_source,
-    probe_for,
-    removed_causes,
-)
-from devenv.migrations import MigrationSet
-from devenv.model import SERVICES, CheckResult, ServiceSpec
-from devenv.plan import Desired, ImageChoice, Plan, reconcile
-from devenv.runtime.base import Observed, ObservedContainer, Progress, Runtime
-from devenv.stack import Options, Stack, load_config, resolve_stack
-from devenv.state import image_claims, port_claims, project_lock
+from devenv.model import SERVICES, CheckResult
+from devenv.runtime.base import Observed, Progress, Runtime
 
 if TYPE_CHECKING:
-    from devenv.checks.services import ServiceState
-
-DEV_USER_ID = "00000000-0000-0000-0000-000000000001"
-SCHEMA_VERSION = 1
+    from devenv.execute import Outcome
+    from devenv.observe import Observation
+    from devenv.phases.evaluate import Evaluation
+    from devenv.plan import Plan
+    from devenv.probes.clients import Clients, ClientsFor
+    from devenv.stack import Stack
 
 
 def _quiet(_: str) -> None:
     return None
 
 
-# --- up ----------------------------------------------------------------------------------
-
-
-@dataclass
-class UpResult:
-    project: str
-    profile: str
-    plan: Plan
-    outcomes: list[ServiceOutcome]
-    notes: list[str]
-    seconds: float
-
-    @property
-    def noop(self) -> bool:
-        return self.plan.noop
-
-
-def _runtime() -> Runtime:
+def docker_runtime() -> Runtime:
     from devenv.runtime.docker import DockerRuntime
 
     return DockerRuntime()
+
+
+def stack_clients(stack: Stack) -> Clients:
+    from devenv.probes.clients import StackClients
+
+    return StackClients(stack)
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """What the use cases talk to: the engine and the stack's services (fakes in tests)."""
+
+    runtime: Callable[[], Runtime] = docker_runtime
+    clients: ClientsFor = stack_clients
+
+
+REAL = Adapters()
+
+
+# --- up ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Planned:
     """One observation and the plan made from it: what `--dry-run` prints and `up` executes."""
 
-    stack: Stack
-    observed: Observed
-    desired: list[Desired]
+    config: Config
+    observation: Observation
     plan: Plan
-    notes: list[str]
     runtime: Runtime
-    migrations: MigrationSet | None = None  # what the backend source accepts, when known
+    clients: ClientsFor
+
+
+@dataclass(frozen=True)
+class ServiceOutcome:
+    service: str
+    action: str  # created | recreated | started | restarted | kept | external
+    ready: bool
+    detail: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class UpResult:
+    project: str
+    profile: str
+    plan: Plan
+    outcomes: tuple[Outcome, ...]
+    seconds: float
+
+    @property
+    def noop(self) -> bool:
+        return self.plan.noop
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.plan.notes
+
+    @property
+    def services(self) -> list[ServiceOutcome]:
+        """Per service: what happened to its container and what its probe said."""
+        actions = {"create": "created", "recreate": "recreated", "start": "started"}
+        actions |= {"restart": "restarted", "keep": "kept"}
+        found: dict[str, ServiceOutcome] = {}
+        kind: dict[str, str] = {}
+        for o in self.outcomes:
+            s = o.step
+            if s.kind in actions and s.target not in kind:
+                kind[s.target] = actions[s.kind]
+            elif s.kind in ("wait-ready", "verify-external"):
+                action = "external" if s.kind == "verify-external" else kind.get(s.target, "")
+                ready = o.status == "done"
+                found[s.target] = ServiceOutcome(s.target, action, ready, o.detail, o.seconds)
+        return [found[s] for s in SERVICES if s in found]
 
 
 def plan_up(
     options: Options,
     *,
     strict_ports: bool = False,
-    runtime: Runtime | None = None,
-    claim: bool = False,
+    seed_protected: bool = False,
+    adapters: Adapters = REAL,
+    secrets: Secrets | None = None,
 ) -> Planned:
-    """Observe once and plan; only a real `up` (claim=True) records its ports machine-wide."""
+    """Observe once and plan; nothing is written, no lock is taken (`up --dry-run`)."""
+    from devenv.observe import observe
+    from devenv.plan import reconcile
+
     # Config errors first: a typo is reported as such even when the engine is down.
     config = load_config(options)
-    rt = runtime or _runtime()
-    observed = rt.observe(options.project)
-    notes: list[str] = []
-    stack = resolve_stack(
-        options,
-        config=config,
-        observed=observed,
-        strict_ports=strict_ports,
-        holder=rt.port_holder,
-        notes=notes,
-        claim_ports=claim,
-    )
-    desired = desired_state(stack, rt)
-    plan = reconcile(desired, observed, removed_cause=removed_causes(stack))
-    known = migration_source(stack)[0] if stack.local("backend") else None
-    if known is not None:
-        from devenv.migrations import verify_in_plan
-
-        plan = verify_in_plan(
-            plan,
-            known,
-            applied_now(stack, observed),
-            project=stack.name,
-            external=not stack.local("postgres"),
-        )
-    return Planned(stack, observed, desired, plan, notes, rt, known)
+    runtime = adapters.runtime()
+    observation = observe(config, runtime, adapters.clients)
+    plan = reconcile(config, observation, strict_ports=strict_ports, seed_protected=seed_protected)
+    if secrets is not None and plan.stack is not None:
+        secrets.add(*plan.stack.secrets())
+    return Planned(config, observation, plan, runtime, adapters.clients)
 
 
 def up(
@@ -122,90 +146,124 @@ def up(
     strict_ports: bool = False,
     timeout: float = 90.0,
     seed_protected: bool = False,
+    adapters: Adapters = REAL,
+    secrets: Secrets | None = None,
+    cancel: threading.Event | None = None,
 ) -> UpResult:
+    """Converge the stack and verify it: the plan of one observation, executed under the
+    project's lock. Raises the plan's refusal before anything changes, or the first failure
+    (a local one before an external provider's; the others are said as progress lines)."""
+    from devenv.state import project_lock
+
     started = time.monotonic()
     with project_lock(options.root, options.project, notify=progress):
-        planned = plan_up(options, strict_ports=strict_ports, claim=True)
-        stack, plan, rt = planned.stack, planned.plan, planned.runtime
-        for note in planned.notes:
+        planned = plan_up(
+            options,
+            strict_ports=strict_ports,
+            seed_protected=seed_protected,
+            adapters=adapters,
+            secrets=secrets,
+        )
+        plan = planned.plan
+        for note in plan.notes:
             progress(note)
-        stack.state.save()
-        _claim_backend_image(planned)
-        seed = stack.profile.seed or seed_protected
-        gate = None
-        if planned.migrations is not None:
-            gate = migration_gate(stack, planned.migrations, progress=progress)
-        outcomes = Executor(
-            stack,
-            rt,
-            plan,
-            planned.desired,
-            planned.observed,
-            progress,
-            timeout,
-            seed=seed,
-            verify_migrations=gate,
-        ).run()
-        if not plan.noop:  # an unchanged stack was seeded when it was made
-            _after_ready(stack, seed=seed, progress=progress)
+        if plan.error is not None:
+            raise plan.error
+        outcomes = _execute(planned, progress=progress, timeout=timeout, cancel=cancel)
     return UpResult(
         project=options.project,
-        profile=stack.profile.name,
+        profile=planned.config.profile.name,
         plan=plan,
-        outcomes=outcomes,
-        notes=planned.notes,
+        outcomes=tuple(outcomes),
         seconds=time.monotonic() - started,
     )
 
 
-def _claim_backend_image(planned: Planned) -> None:
-    """Record machine-wide which backend image this project runs, so that a build of the same
-    source in any checkout never prunes it."""
-    backend = next((d for d in planned.desired if d.service == "backend"), None)
-    if backend is None:
-        return
-    build = backend_build(planned.stack, planned.stack.project.service("backend"))
-    with image_claims(planned.stack.name) as claims:
-        claims.claim(backend.image.ref, source=str(build.source) if build else "")
+def _execute(
+    planned: Planned, *, progress: Progress, timeout: float, cancel: threading.Event | None
+) -> list[Outcome]:
+    from devenv.execute import Executor, failures
+    from devenv.handlers import Handlers
+
+    plan = planned.plan
+    assert plan.stack is not None
+    cancel = cancel or threading.Event()
+    handlers = Handlers(
+        plan,
+        planned.observation,
+        planned.runtime,
+        planned.clients(plan.stack),
+        progress=progress,
+        timeout=timeout,
+        cancel=cancel,
+    )
+    outcomes = Executor(plan.steps, handlers.table(), cancel=cancel).run()
+    errors = failures(outcomes)
+    if errors:
+        for other in errors[1:]:
+            progress(f"also: {other.one_line()}")
+        raise errors[0]
+    return outcomes
 
 
-def _after_ready(stack: Stack, *, seed: bool, progress: Progress) -> None:
-    """One-shot init steps: they complete, they are not services that must keep running."""
-    if not (seed and stack.profile.dev_bypass):
-        return
-    import psycopg
+def restart(
+    options: Options,
+    service: str,
+    *,
+    progress: Progress = _quiet,
+    timeout: float = 90.0,
+    adapters: Adapters = REAL,
+    secrets: Secrets | None = None,
+) -> UpResult:
+    """Stop and start one local service's container, then wait until it answers again."""
+    from devenv.observe import Observation, current
+    from devenv.plan import plan_restart
+    from devenv.state import load_state, project_lock
 
-    try:
-        with psycopg.connect(stack.endpoints.database_url, autocommit=True, connect_timeout=5) as c:
-            c.execute(
-                "INSERT INTO users (id, email, name, role, approved, age_verified, tos_accepted) "
-                "VALUES (%s, 'dev@localhost', 'Local Dev User', 'admin', true, true, true) "
-                "ON CONFLICT (id) DO UPDATE SET role = 'admin', approved = true, "
-                "age_verified = true, tos_accepted = true",
-                (DEV_USER_ID,),
-            )
-    except psycopg.Error as exc:
-        progress(f"warning: could not seed the dev-bypass user: {str(exc).splitlines()[0]}")
+    started = time.monotonic()
+    config = load_config(options)
+    runtime = adapters.runtime()
+    with project_lock(options.root, options.project, notify=progress):
+        engine, stack = current(config, runtime)
+        if secrets is not None:
+            secrets.add(*stack.secrets())
+        plan = plan_restart(stack, engine, service)
+        if plan.error is not None:
+            raise plan.error
+        observation = Observation(engine=engine, state=load_state(options.root, options.project))
+        planned = Planned(config, observation, plan, runtime, adapters.clients)
+        outcomes = _execute(planned, progress=progress, timeout=timeout, cancel=None)
+    return UpResult(options.project, config.profile.name, plan, tuple(outcomes),
+                    time.monotonic() - started)  # fmt: skip
 
 
-# --- down --------------------------------------------------------------------------------
+# --- down ----------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class DownResult:
     removed: list[str]
     volumes_removed: list[str]
     volumes_kept: list[str]
 
 
-def down(options: Options, *, volumes: bool, progress: Progress = _quiet) -> DownResult:
-    rt = _runtime()
+def down(
+    options: Options,
+    *,
+    volumes: bool,
+    progress: Progress = _quiet,
+    adapters: Adapters = REAL,
+) -> DownResult:
+    """Remove the project's containers; with `volumes`, its data and machine-wide claims too."""
+    from devenv.state import image_claims, project_lock, release_ports
+
+    runtime = adapters.runtime()
     with project_lock(options.root, options.project, notify=progress):
-        observed = rt.observe(options.project)
+        observed = runtime.observe(options.project)
 
         def drop(cid: str, name: str) -> str:
-            rt.stop(cid, timeout=10)
-            rt.remove(cid)
+            runtime.stop(cid, timeout=10)
+            runtime.remove(cid)
             return name
 
         with ThreadPoolExecutor(max_workers=4) as pool:
@@ -214,60 +272,70 @@ def down(options: Options, *, volumes: bool, progress: Progress = _quiet) -> Dow
         kept = [v.name for v in observed.volumes]
         if volumes:
             for v in observed.volumes:
-                rt.remove_volume(v.name)
+                runtime.remove_volume(v.name)
                 gone.append(v.name)
             kept = []
-            with port_claims(options.project) as claims:
-                claims.release()
+            release_ports(options.project)
             with image_claims(options.project) as images:
                 images.release()
     return DownResult(removed=sorted(removed), volumes_removed=gone, volumes_kept=kept)
 
 
-# --- status ------------------------------------------------------------------------------
+# --- status --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str
     provider: str
-    state: str
+    state: str  # a container state, "absent" or "external"
     healthy: bool
     image: str
-    url: str
+    url: str  # masked unless asked for secrets
     detail: str
-    env: dict[str, str]  # the profile's extra backend environment, secret values masked
+    env: dict[str, str] = field(default_factory=dict)  # extra backend env, secrets masked
 
 
-def status(options: Options, *, show_secrets: bool = False) -> dict[str, Any]:
-    config = load_config(options)  # a typo is a config error even with the engine down
-    rt = _runtime()
-    observed = rt.observe(options.project)
-    stack = resolve_stack(options, config=config, settle_ports=False)
+@dataclass(frozen=True)
+class StatusResult:
+    project: str
+    profile: str
+    services: tuple[ServiceStatus, ...]
+
+    @property
+    def unhealthy(self) -> tuple[ServiceStatus, ...]:
+        return tuple(s for s in self.services if not s.healthy)
+
+
+def status(
+    options: Options,
+    *,
+    show_secrets: bool = False,
+    adapters: Adapters = REAL,
+    secrets: Secrets | None = None,
+) -> StatusResult:
+    """Each service: provider, state, health (one probe attempt, all in parallel), URL."""
     from devenv.checks.services import running_check
     from devenv.config.secrets import mask_url
+    from devenv.observe import attempt, current, service_state
 
-    urls = {
-        "postgres": stack.endpoints.database_url,
-        "objectstore": probe_for(stack, "objectstore").endpoint,
-        "backend": stack.endpoints.backend_url,
-    }
+    config = load_config(options)  # a typo is a config error even with the engine down
+    runtime = adapters.runtime()
+    engine, stack = current(config, runtime)
+    if secrets is not None:
+        secrets.add(*stack.secrets())
+    clients = adapters.clients(stack)
 
     def one(service: str) -> ServiceStatus:
         local = stack.local(service)
-        container = observed.container(service) if local else None
+        container = engine.container(service) if local else None
         state = "external" if not local else (container.state if container else "absent")
-        healthy = False
-        detail = ""
+        healthy, detail = False, ""
         if state in ("running", "external"):
-            try:
-                detail = probe_for(stack, service).attempt()
-                healthy = True
-            except Exception as exc:
-                detail = str(getattr(exc, "message", exc)).splitlines()[0]
+            healthy, detail = attempt(clients.probe(service))
         elif container is not None:
-            detail = running_check(_service_state(service, container, rt)).detail
-        url = urls[service]
+            detail = running_check(service_state(service, container, runtime)).detail
+        url = stack.url(service)
         return ServiceStatus(
             name=service,
             provider=stack.profile.binding(service).provider,
@@ -280,17 +348,8 @@ def status(options: Options, *, show_secrets: bool = False) -> dict[str, Any]:
         )
 
     with ThreadPoolExecutor(max_workers=3) as pool:
-        services = list(pool.map(one, SERVICES))
-    from devenv.config.secrets import redact
-
-    secrets = stack.secrets()
-    services = [replace(s, detail=redact(s.detail, secrets)) for s in services]
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "project": options.project,
-        "profile": stack.profile.name,
-        "services": [s.__dict__ for s in services],
-    }
+        services = tuple(pool.map(one, SERVICES))
+    return StatusResult(options.project, stack.profile.name, services)
 
 
 def _shown_env(stack: Stack, show_secrets: bool) -> dict[str, str]:
@@ -306,11 +365,32 @@ def _shown_env(stack: Stack, show_secrets: bool) -> dict[str, str]:
     }
 
 
-def logs(options: Options, service: str | None, *, follow: bool, tail: int = 100) -> Iterator[str]:
+# --- logs ----------------------------------------------------------------------------------
+
+
+def logs(
+    options: Options,
+    service: str | None,
+    *,
+    follow: bool,
+    tail: int = 100,
+    adapters: Adapters = REAL,
+    secrets: Secrets | None = None,
+) -> Iterator[str]:
+    """Log lines of one service or all (`service | line`); `follow` streams one service.
+
+    The stack's credentials join `secrets` when the profile loads (a broken profile does not
+    keep the logs from being read)."""
+    from devenv.errors import DevenvError
+    from devenv.observe import current
+
     if service is not None and service not in SERVICES:
         raise ConfigError(f"unknown service {service!r}", hint=f"use one of: {', '.join(SERVICES)}")
-    rt = _runtime()
-    observed = rt.observe(options.project)
+    if secrets is not None:
+        with contextlib.suppress(DevenvError):
+            secrets.add(*current(load_config(options), None)[1].secrets())
+    runtime = adapters.runtime()
+    observed = runtime.observe(options.project)
     targets = [c for c in observed.containers if service is None or c.service == service]
     if not targets:
         raise RefusedError(
@@ -318,133 +398,38 @@ def logs(options: Options, service: str | None, *, follow: bool, tail: int = 100
             hint="run `devenv up` first",
         )
     if follow and len(targets) == 1:
-        yield from rt.follow_logs(targets[0].id)
+        yield from runtime.follow_logs(targets[0].id)
         return
     for c in targets:
-        for line in rt.logs(c.id, tail=tail).splitlines():
+        for line in runtime.logs(c.id, tail=tail).splitlines():
             yield f"{c.service} | {line}"
 
 
-# --- checks and report -------------------------------------------------------------------
+# --- checks and report ---------------------------------------------------------------------
 
 
-def service_checks(stack: Stack) -> list[CheckResult]:
-    """The readiness facts the phase registry reads: one attempt each, in parallel."""
-    from devenv.checks import ids
+@dataclass(frozen=True)
+class CheckRun:
+    profile: str
+    results: tuple[CheckResult, ...]
 
-    def attempt(service: str) -> tuple[str, bool, str]:
-        try:
-            return service, True, probe_for(stack, service).attempt()
-        except Exception as exc:
-            return service, False, str(getattr(exc, "message", exc)).splitlines()[0]
+    @property
+    def failed(self) -> tuple[CheckResult, ...]:
+        """Required checks that failed (what makes `check` exit 1)."""
+        return tuple(c for c in self.results if c.blocking)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = {s: (ok, d) for s, ok, d in pool.map(attempt, SERVICES)}
-        migrations = pool.submit(_migrations_check, stack).result()
-    out = [
-        CheckResult(ids.POSTGRES_READY, ids.CHECK_NAMES[ids.POSTGRES_READY], *results["postgres"]),
-        migrations,
-        CheckResult(
-            ids.OBJECTSTORE_READY, ids.CHECK_NAMES[ids.OBJECTSTORE_READY], *results["objectstore"]
-        ),
-        CheckResult(ids.BACKEND_HEALTH, ids.CHECK_NAMES[ids.BACKEND_HEALTH], *results["backend"]),
-    ]
-    from devenv.config.secrets import redact
-
-    secrets = stack.secrets()
-    return [CheckResult(c.id, c.name, c.ok, redact(c.detail, secrets), c.skipped) for c in out]
+    @property
+    def advisory_failed(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.results if c.failed and not c.blocking)
 
 
-def _migrations_check(stack: Stack) -> CheckResult:
-    """Applied against known: every applied migration is the backend source's own (same
-    version and checksum, none failed); pending ones are listed. Without a known source (an
-    external backend, an image) it can only count rows, and says why."""
-    from devenv.checks import ids
-    from devenv.migrations import compare, summary
-    from devenv.probes.base import ProbeFailure
-    from devenv.probes.sqlx import read_applied
-
-    def result(ok: bool, detail: str) -> CheckResult:
-        name = ids.CHECK_NAMES[ids.POSTGRES_MIGRATIONS]
-        return CheckResult(ids.POSTGRES_MIGRATIONS, name, ok, detail)
-
-    try:
-        known, why = migration_source(stack)
-        applied = read_applied(stack.endpoints.database_url)
-    except (ProbeFailure, ConfigError) as exc:
-        return result(False, exc.message)
-    if not applied:
-        return result(False, "expected applied migrations, got none")
-    if known is None:
-        latest = max((r.version for r in applied if r.success), default=None)
-        return result(True, f"{len(applied)} applied, latest {latest} (not compared: {why})")
-    verdict = compare(known, applied)
-    return result(verdict.ok, summary(verdict, str(known.source)))
-
-
-def _service_state(
-    service: str, container: ObservedContainer | None, rt: Runtime | None
-) -> ServiceState:
-    """What the engine says about a local service; its last log lines when it is not running."""
-    from devenv.checks.services import ServiceState
-
-    if container is None:
-        return ServiceState(service)
-    logs = ""
-    if container.state != "running" and rt is not None:
-        logs = rt.logs(container.id, tail=40)
-    return ServiceState(
-        service,
-        state=container.state,
-        exit_code=container.exit_code,
-        restart_count=container.restart_count,
-        logs=logs,
-    )
-
-
-def _external_state(stack: Stack, service: str) -> ServiceState:
-    """Whether an external provider accepts a TCP connection (credentials are not involved)."""
-    import socket
-    from urllib.parse import urlsplit
-
-    from devenv.checks.services import ServiceState
-
-    url = {
-        "postgres": stack.endpoints.database_url,
-        "objectstore": stack.endpoints.storage.endpoint,
-        "backend": stack.endpoints.backend_url,
-    }[service]
-    parts = urlsplit(url)
-    default = {"postgres": 5432, "postgresql": 5432, "https": 443}.get(parts.scheme, 80)
-    host, port = parts.hostname or "", parts.port or default
-    endpoint = f"{host}:{port}"
-    try:
-        with socket.create_connection((host, port), timeout=3):
-            return ServiceState(service, external=True, endpoint=endpoint, reachable=True)
-    except OSError as exc:
-        why = exc.strerror or type(exc).__name__
-        return ServiceState(service, external=True, endpoint=endpoint, error=why)
-
-
-def running_checks(stack: Stack) -> list[CheckResult]:
-    """`<service>.running` for each service: the root causes other checks are skipped by."""
-    from devenv.checks.services import running_check
-
-    local = [s for s in SERVICES if stack.local(s)]
-    rt = _runtime() if local else None
-    observed = rt.observe(stack.name) if rt is not None else None
-
-    def one(service: str) -> CheckResult:
-        if service not in local:
-            return running_check(_external_state(stack, service))
-        container = observed.container(service) if observed else None
-        return running_check(_service_state(service, container, rt))
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        return list(pool.map(one, SERVICES))
-
-
-def run_checks(options: Options, *, scaffold: bool = True) -> tuple[Stack, list[CheckResult]]:
+def run_checks(
+    options: Options,
+    *,
+    scaffold: bool = True,
+    adapters: Adapters = REAL,
+    secrets: Secrets | None = None,
+) -> CheckRun:
     """Every check of this run: services running, readiness, the route contract, scaffold.
 
     Checks that need a service which is not running are skipped with that one root cause.
@@ -456,109 +441,184 @@ def run_checks(options: Options, *, scaffold: bool = True) -> tuple[Stack, list[
     from devenv.checks.spec import load_contract
     from devenv.config.compose import display_path
     from devenv.images.build import cargo_target_dir
+    from devenv.observe import current
 
-    stack = resolve_stack(options, settle_ports=False)
+    config = load_config(options)
     # a bad contract file is a configuration error, reported before the engine is asked
     contract = load_contract(
-        contract_file(options.root, stack.profile),
+        contract_file(options.root, config.profile),
         display=lambda p: display_path(p, options.root),
     )
-    running = running_checks(stack)
+    local = any(config.local(s) for s in SERVICES)
+    runtime = adapters.runtime() if local else None
+    engine, stack = current(config, runtime)
+    if secrets is not None:
+        secrets.add(*stack.secrets())
+    clients = adapters.clients(stack)
+    running = _running_checks(stack, engine, runtime)
     down = running_by_service(running)
-
-    def object_exists(key: str) -> bool:
-        from devenv.probes.base import S3Client
-
-        with S3Client(stack.endpoints.storage) as s3:
-            return s3.get(key) is not None
-
     with ThreadPoolExecutor(max_workers=2) as pool:
-        services = pool.submit(service_checks, stack)
+        services = pool.submit(_service_checks, stack, clients)
         routes = pool.submit(
             run_contract_checks,
             contract,
             stack.endpoints.backend_url,
             bypass_expected=stack.profile.dev_bypass,
-            object_exists=object_exists,
+            object_exists=clients.object_exists,
             running=down,
         )
         ready = apply_root_causes(services.result(), ids.SERVICE_CHECK_NEEDS, down)
         results = running + ready + routes.result()
-    if scaffold:
-        context = backend_context(stack, stack.project.service("backend"))
-        if stack.profile.binding("backend").provider == "external":
-            context = None
+    if scaffold:  # the backend's source checkout, when it runs locally
+        context = config.backend_context() if config.local("backend") else None
         target = cargo_target_dir(context, options.root / "backend") if context else None
         results += run_scaffold_checks(context, target_dir=target)
-    from devenv.config.secrets import redact
+    return CheckRun(stack.profile.name, tuple(results))
 
-    secrets = stack.secrets()
-    return stack, [replace(c, detail=redact(c.detail, secrets)) for c in results]
+
+def _running_checks(stack: Stack, engine: Observed, runtime: Runtime | None) -> list[CheckResult]:
+    """`<service>.running` for each service: the root causes other checks are skipped by."""
+    from devenv.checks.services import running_check
+    from devenv.observe import external_state, service_state
+
+    def one(service: str) -> CheckResult:
+        if not stack.local(service):
+            return running_check(external_state(stack, service))
+        return running_check(service_state(service, engine.container(service), runtime))
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return list(pool.map(one, SERVICES))
+
+
+def _service_checks(stack: Stack, clients: Clients) -> list[CheckResult]:
+    """The readiness facts the phase registry reads: one attempt each, in parallel."""
+    from devenv.checks import ids
+    from devenv.observe import attempt
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = dict(
+            zip(SERVICES, pool.map(lambda s: attempt(clients.probe(s)), SERVICES), strict=True)
+        )
+        migrations = pool.submit(_migrations_check, stack, clients).result()
+
+    def check(check_id: str, service: str) -> CheckResult:
+        return CheckResult(check_id, ids.CHECK_NAMES[check_id], *found[service])
+
+    return [
+        check(ids.POSTGRES_READY, "postgres"),
+        migrations,
+        check(ids.OBJECTSTORE_READY, "objectstore"),
+        check(ids.BACKEND_HEALTH, "backend"),
+    ]
+
+
+def _migrations_check(stack: Stack, clients: Clients) -> CheckResult:
+    """Applied against known: every applied migration is the backend source's own (same
+    version and checksum, none failed); pending ones are listed. Without a known source (an
+    external backend, an image) it can only count rows, and says why."""
+    from devenv.checks import ids
+    from devenv.migrations import compare, read_migration_set, summary
+    from devenv.probes.base import ProbeFailure
+
+    def result(ok: bool, detail: str) -> CheckResult:
+        name = ids.CHECK_NAMES[ids.POSTGRES_MIGRATIONS]
+        return CheckResult(ids.POSTGRES_MIGRATIONS, name, ok, detail)
+
+    source = stack.config.migration_source()
+    why = "the backend is external" if not stack.local("backend") else source.why
+    try:
+        known = None
+        if stack.local("backend") and source.directory is not None and source.source is not None:
+            known = read_migration_set(
+                source.directory, source=source.source, display=source.display
+            )
+        applied = clients.applied_migrations()
+    except (ProbeFailure, ConfigError) as exc:
+        return result(False, exc.message)
+    if not applied:
+        return result(False, "expected applied migrations, got none")
+    if known is None:
+        latest = max((r.version for r in applied if r.success), default=None)
+        return result(True, f"{len(applied)} applied, latest {latest} (not compared: {why})")
+    verdict = compare(known, applied)
+    return result(verdict.ok, summary(verdict, str(known.source)))
 
 
 @dataclass(frozen=True)
-class Report:
-    """The rendered document, and what makes `devenv report` exit 1."""
+class ReportResult:
+    """The phase evaluation from checks run now, and what makes `devenv report` exit 1."""
 
-    text: str
-    failed: tuple[str, ...]  # required checks that failed
-    regressed: tuple[str, ...]  # phases marked complete whose live checks fail
+    profile: str
+    checks: tuple[CheckResult, ...]
+    evaluation: Evaluation
+    generated_at: datetime
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """Required checks that failed."""
+        return tuple(c.id for c in self.checks if c.blocking)
+
+    @property
+    def regressed(self) -> tuple[str, ...]:
+        """Phases the registry marks complete whose live checks fail."""
+        return tuple(
+            p.id
+            for p in self.evaluation.phases
+            if "regressed" in (p.local.status, p.production.status)
+        )
 
 
-def render_report(
-    options: Options, *, fmt: str, registry: Path | None = None, scaffold: bool = False
-) -> Report:
-    from datetime import UTC, datetime
-
+def report(
+    options: Options,
+    *,
+    registry: Path | None = None,
+    scaffold: bool = False,
+    adapters: Adapters = REAL,
+    secrets: Secrets | None = None,
+) -> ReportResult:
+    """Which phases can proceed locally and in production, from checks run now."""
     from devenv.phases.evaluate import evaluate
     from devenv.phases.registry import load_registry
 
     reg = load_registry(registry)
-    stack, checks = run_checks(options, scaffold=scaffold)
-    evaluation = evaluate(reg, stack.profile, checks)
-    failed = tuple(c.id for c in checks if c.blocking)
-    regressed = tuple(
-        p.id for p in evaluation.phases if "regressed" in (p.local.status, p.production.status)
-    )
-    now = datetime.now(UTC)
-    name = stack.profile.name
-    if fmt == "json":
-        from devenv.report.json_report import dumps, to_json
-
-        text = dumps(to_json(evaluation, profile_name=name, checks=checks, generated_at=now))
-    elif fmt == "markdown":
-        from devenv.report.markdown import render_markdown
-
-        text = render_markdown(evaluation, profile_name=name, checks=checks, generated_at=now)
-    else:
-        from devenv.report.table import render_table
-
-        text = render_table(evaluation, profile_name=name, checks=checks)
-    return Report(text, failed, regressed)
+    run = run_checks(options, scaffold=scaffold, adapters=adapters, secrets=secrets)
+    config = load_config(options)
+    evaluation = evaluate(reg, config.profile, list(run.results))
+    return ReportResult(run.profile, run.results, evaluation, datetime.now(UTC))
 
 
-def build_images(options: Options, *, progress: Progress = _quiet) -> list[str]:
+# --- images --------------------------------------------------------------------------------
+
+
+def build_images(
+    options: Options, *, progress: Progress = _quiet, adapters: Adapters = REAL
+) -> list[str]:
     """Build every stand-in image that is missing or stale; report what each service uses."""
     from devenv.images import build as images
+    from devenv.model import ImageChoice
+    from devenv.observe import Observation, observe_images
+    from devenv.plan import image_choice
 
-    rt = _runtime()
-    stack = resolve_stack(options, settle_ports=False)
+    config = load_config(options)
+    runtime = adapters.runtime()
+    identities, found = observe_images(config, runtime)
+    observation = Observation(images=found, identities=identities)
+    images.ensure_base(runtime, progress)
     lines: list[str] = []
-    images.ensure_base(rt, progress)
-    pending = []
-    for svc in stack.project.services:
-        if not stack.local(svc.name):
-            continue
-        choice = image_choice(stack, rt, svc)
-        if choice.present:
-            lines.append(f"{svc.name}: {choice.ref} present")
-        else:
-            pending.append((svc, choice))
+    pending: list[tuple[str, ImageChoice]] = []
+    for svc in config.project.services:
+        if config.local(svc.name):
+            choice = image_choice(config, svc, observation)
+            if choice.present:
+                lines.append(f"{svc.name}: {choice.ref} present")
+            else:
+                pending.append((svc.name, choice))
 
-    def one(item: tuple[ServiceSpec, ImageChoice]) -> str:
-        svc, choice = item
-        images.build(rt, options.root, choice, backend=backend_build(stack, svc), progress=progress)
-        return f"{svc.name}: built {choice.ref}"
+    def one(item: tuple[str, ImageChoice]) -> str:
+        name, choice = item
+        backend = config.backend_build() if choice.recipe == "backend" else None
+        images.build(runtime, options.root, choice, backend=backend, progress=progress)
+        return f"{name}: built {choice.ref}"
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         lines += list(pool.map(one, pending))

@@ -3,7 +3,8 @@
 DevenvError                      handled: the CLI prints "Kind: message" + hint, no traceback
 ├── ConfigError          (3)     a compose file, profile, registry or flag is wrong
 │   └── MissingSecretError       a ${VAR} reference has no value
-├── DockerUnavailableError (4)   the engine cannot be reached
+├── EngineError          (11)    the Docker engine refused or failed a request, or timed out
+│   └── DockerUnavailableError (4) the engine cannot be reached at all
 ├── ImageError           (5)     an image is missing and could not be pulled or built
 ├── PortConflictError    (6)     a host port is taken and --strict-ports was given
 ├── ReadinessError       (7)     a service did not become healthy (timeout or crash loop)
@@ -18,7 +19,8 @@ DevenvError                      handled: the CLI prints "Kind: message" + hint,
 └── Interrupted          (130)   SIGINT: the lock is released, the next `up` adopts the rest
 
 Adapters translate third-party exceptions into these with ``raise ... from exc``;
-anything else that escapes is a bug and keeps its traceback.
+anything else that escapes is a bug and keeps its traceback. The root itself is never raised:
+exit code 1 means "checks failed" or "unhealthy", nothing else.
 """
 
 from __future__ import annotations
@@ -71,7 +73,12 @@ class MissingSecretError(ConfigError):
     kind = "Missing secret"
 
 
-class DockerUnavailableError(DevenvError):
+class EngineError(DevenvError):
+    exit_code = 11
+    kind = "Engine error"
+
+
+class DockerUnavailableError(EngineError):
     exit_code = 4
     kind = "Docker unavailable"
 
@@ -123,6 +130,3 @@ class UnhealthyError(DevenvError):
 class Interrupted(DevenvError):
     exit_code = 130
     kind = "Interrupted"
-
-
-EXIT_INTERRUPTED = Interrupted.exit_code

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devenv.errors import ConfigError, RefusedError
-from devenv.plan import Plan, Step
 
 # sqlx's file name forms: `<version>_<description>.sql`, or the reversible pair
 # `.up.sql` / `.down.sql`. Down scripts are only run by `sqlx migrate revert`, so they are
@@ -187,30 +186,3 @@ def summary(verdict: Verdict, source: str) -> str:
     if verdict.pending:
         text += f"; pending: {_names(verdict.pending)}"
     return text
-
-
-def verify_in_plan(
-    plan: Plan,
-    known: MigrationSet,
-    applied: Sequence[AppliedMigration] | None,
-    *,
-    project: str,
-    external: bool,
-) -> Plan:
-    """Judge the database before anything is built or started: refuse a conflict now when the
-    rows could be read (`applied`), else add a step that checks them once Postgres is ready and
-    before the backend container is created or started."""
-    source = str(known.source)
-    if applied is not None:
-        verdict = compare(known, applied)
-        if not verdict.ok:
-            raise conflict(verdict, known, project=project, source=source, external=external)
-        return plan
-    steps = list(plan.steps)
-    at = next((i for i, s in enumerate(steps) if s.target == "backend" and s.kind != "build"), None)
-    if at is None or steps[at].kind == "keep":
-        return plan
-    why = "the external Postgres did not answer" if external else "Postgres is not running yet"
-    cause = f"{why}: check its migrations against {source} before the backend starts"
-    steps.insert(at, Step("verify", "migrations", cause))
-    return Plan(steps=tuple(steps), order=plan.order)

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 SERVICES: tuple[str, ...] = ("postgres", "objectstore", "backend")
+LOOPBACK = "127.0.0.1"  # every published port and every local endpoint, nothing else
+# The user the dev auth bypass logs in as: seeded by `up`, used by the route checks.
+DEV_USER_ID = "00000000-0000-0000-0000-000000000001"
 Provider = Literal["local", "external"]
 # required: a failure blocks phases and fails `check`; advisory: reported, blocks nothing
 Level = Literal["required", "advisory"]
+
+
+@dataclass(frozen=True)
+class S3Target:
+    """A bucket and how to reach it: endpoint, region and the access key pair."""
+
+    endpoint: str
+    bucket: str
+    region: str
+    access_key: str
+    secret_key: str
 
 
 @dataclass(frozen=True)
@@ -35,31 +50,91 @@ class StandIn:
     recipe: str  # "postgres" | "objectstore" | "backend"
 
 
+ProbeKind = Literal["postgres", "s3", "http"]
+# compose's depends_on conditions devenv honours: start the dependent once the dependency has
+# started (service_started), or once its probe passed (service_healthy).
+Condition = Literal["started", "healthy"]
+
+
 @dataclass(frozen=True)
 class ProbeSpec:
-    kind: Literal["postgres", "s3", "http"]
+    """`x-devenv.probe`: how devenv tells the service is ready, from the host."""
+
+    kind: ProbeKind
     path: str = "/"  # http only
 
 
 @dataclass(frozen=True)
+class Dependency:
+    service: str
+    condition: Condition = "started"
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
-    """One service of compose/compose.yaml, interpolated, before provider bindings apply."""
+    """One service of compose/compose.yaml, before provider bindings apply.
+
+    Every field is interpolated when the file is read, except `environment`: its values stay
+    templates (None: passed through from the caller's environment) until the stack's own
+    variables (credentials, chosen ports, endpoints) are known (`resolve_environment`).
+    """
 
     name: str
     image: str
     standin: StandIn | None
     build_context: Path | None
-    environment: Mapping[str, str]
+    environment: Mapping[str, str | None]
     command: tuple[str, ...] | None
     ports: tuple[PortSpec, ...]
     volumes: tuple[VolumeMount, ...]
-    depends_on: tuple[str, ...]
+    depends_on: tuple[Dependency, ...]
     probe: ProbeSpec
     network_mode: str | None = None
     user: str | None = None
-    # devenv-only: the port variable the service's own config reads (backend: SERVER_PORT)
-    port_env: str | None = None
+    # `x-devenv.port_env`: the variable that carries the host port devenv chose for this
+    # service into the environment templates (the compose file's `${POSTGRES_PORT:-5432}`)
+    port_env: str = ""
     preferred_port: int | None = None  # for host-network services, which have no `ports:`
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return tuple(d.service for d in self.depends_on)
+
+    @property
+    def host_port(self) -> int | None:
+        """The host port this service prefers: its first published port, or `x-devenv.port`."""
+        return self.ports[0].preferred_host_port if self.ports else self.preferred_port
+
+
+@dataclass(frozen=True)
+class BackendBuild:
+    """How one backend source checkout becomes an image: where, which package and binary
+    (the contract's by default; inside the image the binary is always /app/ignition-api),
+    and whether cargo must keep to the lock file (None: when there is one)."""
+
+    context: Path
+    package: str = "ignition-api"
+    binary: str = "ignition-api"
+    locked: bool | None = None
+
+    @property
+    def source(self) -> Path:
+        return self.context.resolve()
+
+    @property
+    def source_id(self) -> str:
+        return hashlib.sha256(str(self.source).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ImageChoice:
+    """The image a service will run, and how to get it when it is missing."""
+
+    ref: str
+    identity: str  # what the config hash sees: image id, recipe hash or source fingerprint
+    present: bool
+    recipe: str | None = None  # build this stand-in recipe when not present
+    pg_major: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,12 @@
-"""Reconcile: desired containers + one observed snapshot -> a plan of steps, each with a cause."""
+"""Plan, pure: configuration + one observation -> every step of an `up`, each with a cause.
+
+No engine, no sockets, no files: `reconcile` decides from the facts `observe` gathered. A step
+has a typed kind, a target, a cause a human can read, and the steps it waits for (`after`);
+the executor only runs them. What would make the run unsafe (a Postgres data directory of
+another major version, a database migrated by another backend source, the dev bypass beside a
+protected provider, a taken port under --strict-ports) is the plan's `error`, with the steps it
+would have taken still listed.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +14,12 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
-from devenv.errors import RefusedError
+from devenv.config.load import Config
+from devenv.errors import DevenvError, PortConflictError, RefusedError
+from devenv.model import SERVICES, ImageChoice, ServiceSpec
+from devenv.observe import Observation, PortFacts
 from devenv.runtime.base import (
     LABEL_DIGEST,
     LABEL_HASH,
@@ -18,49 +30,80 @@ from devenv.runtime.base import (
     ContainerSpec,
     Observed,
 )
+from devenv.stack import Stack, resolve
 
-
-@dataclass(frozen=True)
-class ImageChoice:
-    """The image a service will run, and how to get it when it is missing."""
-
-    ref: str
-    identity: str  # what the config hash sees: image id, recipe hash or source fingerprint
-    present: bool
-    recipe: str | None = None  # build this stand-in recipe when not present
-    pg_major: str | None = None
-
-
-@dataclass(frozen=True)
-class Desired:
-    service: str
-    spec: ContainerSpec
-    image: ImageChoice
-    volumes: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (engine name, labels)
-    depends_on: tuple[str, ...] = ()
+StepKind = Literal[
+    "save-state",  # write generated credentials and chosen ports to the state file
+    "claim-ports",  # record this project's host ports machine-wide
+    "claim-image",  # record the backend image this project runs machine-wide
+    "verify-external",  # probe an external provider (read-only when protected)
+    "remove",  # remove a container the stack no longer has
+    "create-volume",
+    "build-image",
+    "create",  # create a container (started by its own `start` step)
+    "recreate",  # replace a container whose configuration changed
+    "start",
+    "restart",  # stop and start a container that is asked to restart
+    "keep",  # an up-to-date, running container
+    "create-bucket",
+    "wait-ready",  # probe a local service until it answers or the deadline passes
+    "verify-migrations",  # compare the database's sqlx migrations with the backend source's
+    "seed-user",  # upsert the dev-bypass user
+]
+# Kinds that change something; a plan with none of them is a no-op.
+CHANGES: frozenset[StepKind] = frozenset(
+    ("save-state", "claim-ports", "claim-image", "remove", "create-volume", "build-image",
+     "create", "recreate", "start", "restart", "create-bucket", "seed-user")
+)  # fmt: skip
+CONTAINER_KINDS: frozenset[StepKind] = frozenset(("create", "recreate", "start", "keep"))
+CLAIM_REFRESH = 24 * 3600.0  # a claim older than this is renewed (others ignore it after a week)
 
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # build | volume | remove | recreate | create | start | keep
+    kind: StepKind
     target: str
     cause: str
+    after: tuple[str, ...] = ()  # ids of the steps this one waits for
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}:{self.target}"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """The container a local service should have, and what it needs around it."""
+
+    service: str
+    spec: ContainerSpec
+    image: ImageChoice
+    volumes: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (engine name, labels)
 
 
 @dataclass(frozen=True)
 class Plan:
     steps: tuple[Step, ...]
-    order: tuple[str, ...] = field(default=())
+    stack: Stack | None = None  # the credentials, ports and endpoints the steps use
+    desired: Mapping[str, Desired] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    error: DevenvError | None = None  # why this plan must not run
 
     @property
     def noop(self) -> bool:
-        return all(step.kind == "keep" for step in self.steps)
+        return not any(step.kind in CHANGES for step in self.steps)
+
+    def step(self, step_id: str) -> Step:
+        return next(s for s in self.steps if s.id == step_id)
 
     def for_target(self, target: str) -> tuple[Step, ...]:
         return tuple(s for s in self.steps if s.target == target)
 
     def text(self) -> str:
-        return "\n".join(f"{s.kind:<9}{s.target:<22}{s.cause}" for s in self.steps)
+        return "\n".join(f"{s.kind:<17} {s.target:<21} {s.cause}".rstrip() for s in self.steps)
+
+
+# --- container identity --------------------------------------------------------------------
 
 
 def _short(value: str) -> str:
@@ -93,55 +136,23 @@ def with_labels(spec: ContainerSpec, image_identity: str) -> ContainerSpec:
     return replace(spec, labels=tuple(sorted(labels.items())))
 
 
+def volume_labels(
+    project: str, logical: str, extra: Mapping[str, str]
+) -> tuple[tuple[str, str], ...]:
+    labels = {LABEL_PROJECT: project, LABEL_VOLUME: logical, **extra}
+    return tuple(sorted(labels.items()))
+
+
 def _changed(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
     keys = sorted(set(old) | set(new))
     return [k for k in keys if old.get(k) != new.get(k)]
 
 
-def reconcile(
-    desired: Sequence[Desired],
-    observed: Observed,
-    *,
-    removed_cause: Mapping[str, str] | None = None,
-) -> Plan:
-    """Pure: what to do so that the engine matches `desired`. Raises RefusedError when unsafe."""
-    steps: list[Step] = []
-    wanted = {d.service for d in desired}
-    for c in observed.containers:
-        if c.service not in wanted:
-            cause = (removed_cause or {}).get(c.service, "no longer part of the stack")
-            steps.append(Step("remove", c.service, cause))
-    for d in desired:
-        if not d.image.present:
-            steps.append(
-                Step(
-                    "build",
-                    d.service,
-                    f"image {d.image.ref} missing: build recipe {d.image.recipe}",
-                )
-            )
-        for name, labels in d.volumes:
-            existing = observed.volume(name)
-            if existing is None:
-                steps.append(Step("volume", name, "volume missing: create it"))
-                continue
-            old_major = existing.labels.get(LABEL_PG_MAJOR)
-            new_major = dict(labels).get(LABEL_PG_MAJOR)
-            if old_major and new_major and old_major != new_major:
-                raise RefusedError(
-                    f"service {d.service}: volume {name} holds a Postgres {old_major} data "
-                    f"directory but image {d.image.ref} is Postgres {new_major}",
-                    hint=f"keep a Postgres {old_major} image, or dump the data, then "
-                    f"`devenv down --volumes` and restore into the new major version",
-                )
-        steps.append(_container_step(d, observed))
-    return Plan(steps=tuple(steps), order=tuple(d.service for d in desired))
-
-
-def _container_step(d: Desired, observed: Observed) -> Step:
+def container_step(d: Desired, observed: Observed) -> tuple[StepKind, str]:
+    """What the service's container needs, and why."""
     current = observed.container(d.service)
     if current is None:
-        return Step("create", d.service, "no container yet")
+        return "create", "no container yet"
     new_hash = dict(d.spec.labels).get(LABEL_HASH, "")
     if current.config_hash != new_hash:
         new_digest = json.loads(dict(d.spec.labels).get(LABEL_DIGEST, "{}"))
@@ -149,17 +160,395 @@ def _container_step(d: Desired, observed: Observed) -> Step:
         shown = ", ".join(changed[:4]) + (
             f" (+{len(changed) - 4} more)" if len(changed) > 4 else ""
         )
-        return Step("recreate", d.service, f"config changed: {shown}")
+        return "recreate", f"config changed: {shown}"
     if current.state != "running":
         how = (
             f"exited with code {current.exit_code}" if current.state == "exited" else current.state
         )
-        return Step("start", d.service, f"container {how}")
-    return Step("keep", d.service, "up to date")
+        return "start", f"container {how}"
+    return "keep", "up to date"
 
 
-def volume_labels(
-    project: str, logical: str, extra: Mapping[str, str]
-) -> tuple[tuple[str, str], ...]:
-    labels = {LABEL_PROJECT: project, LABEL_VOLUME: logical, **extra}
-    return tuple(sorted(labels.items()))
+# --- host ports ----------------------------------------------------------------------------
+
+
+def choose_ports(
+    config: Config,
+    remembered: Mapping[str, int],
+    engine: Observed,
+    facts: PortFacts,
+    *,
+    strict: bool,
+) -> tuple[dict[str, int], list[str], PortConflictError | None]:
+    """Keep last run's port when ours or free; else the preferred one; else a spare free one.
+
+    Ports other devenv projects claim are never chosen. Under `strict`, a taken port is an
+    error naming who holds it instead of a fallback.
+    """
+    chosen: dict[str, int] = {}
+    notes: list[str] = []
+    spare = list(facts.spare)
+    for svc in config.project.services:
+        preferred = svc.host_port
+        if preferred is None or not config.local(svc.name):
+            continue
+        ours = engine.container(svc.name)
+        kept = remembered.get(svc.name)
+        held_by_us = ours is not None and ours.state == "running"
+        port = None
+        for candidate in [p for p in (kept, preferred) if p]:
+            if candidate in chosen.values() or candidate in facts.claimed:
+                continue
+            if (held_by_us and candidate == kept) or facts.free.get(candidate, False):
+                port = candidate
+                break
+        if port is None:
+            taken = kept or preferred
+            who = engine.published.get(taken)
+            if strict or not spare:
+                by = f"container {who}" if who else "another process"
+                if who is None and taken in facts.claimed:
+                    by = "another devenv project on this machine"
+                error = PortConflictError(
+                    f"service {svc.name}: host port {taken} is held by {by}",
+                    hint=f"stop {who or 'that process'}, or drop --strict-ports to use a free port",
+                )
+                return chosen, notes, error
+            port = spare.pop(0)
+            notes.append(f"{svc.name}: port {taken} is taken, using {port} instead")
+        chosen[svc.name] = port
+    return chosen, notes, None
+
+
+# --- the plan ------------------------------------------------------------------------------
+
+
+def reconcile(
+    config: Config,
+    observation: Observation,
+    *,
+    strict_ports: bool = False,
+    seed_protected: bool = False,
+) -> Plan:
+    """Pure: every step that makes the engine and the providers match `config`."""
+    state = observation.state
+    stored = state.credentials if state is not None else {}
+    credentials = {
+        name: stored.get(name) or observation.fresh.get(name, "")
+        for name in sorted(set(stored) | set(observation.fresh))
+    }
+    engine = observation.engine
+    remembered = state.ports if state is not None else {}
+    ports, notes, conflict = choose_ports(
+        config, remembered, engine, observation.ports, strict=strict_ports
+    )
+    stack = resolve(config, credentials, {**remembered, **ports})
+    desired = {
+        svc.name: _desired(stack, svc, observation)
+        for svc in config.project.services
+        if config.local(svc.name)
+    }
+    builder = _Builder(config, observation, stack, desired)
+    steps = builder.steps(ports, seed=config.profile.seed or seed_protected)
+    error = next(
+        (e for e in (_bypass_refusal(config), builder.refusal, conflict) if e is not None), None
+    )
+    return Plan(tuple(steps), stack, desired, tuple(notes), error)
+
+
+def _bypass_refusal(config: Config) -> RefusedError | None:
+    protected = config.profile.protected_in_play
+    if not (config.profile.dev_bypass and protected):
+        return None
+    return RefusedError(
+        f"profile {config.profile.name} turns the dev auth bypass on while {protected[0]} is a "
+        "protected external provider: anyone could act as the dev user against it",
+        hint=f"set auth.dev_bypass = false, or protected = false under [services.{protected[0]}]",
+    )
+
+
+def image_choice(config: Config, svc: ServiceSpec, observation: Observation) -> ImageChoice:
+    """The image `svc` runs: the profile's own image, the compose image when present, else
+    its stand-in (built when missing or stale)."""
+    from devenv.images.choice import choose
+
+    given = config.profile.binding(svc.name).settings.get("image")
+    if svc.name == "backend" and given:
+        found = observation.images.get(given)
+        return ImageChoice(ref=given, identity=found.id if found else given, present=bool(found))
+    return choose(
+        observation.images,
+        ref=svc.image,
+        standin=svc.standin.image if svc.standin else None,
+        recipe=svc.standin.recipe if svc.standin else None,
+        identity=observation.identities.get(svc.name),
+    )
+
+
+def _desired(stack: Stack, svc: ServiceSpec, observation: Observation) -> Desired:
+    choice = image_choice(stack.config, svc, observation)
+    name = stack.name
+    extra = {LABEL_PG_MAJOR: choice.pg_major} if choice.pg_major else {}
+    ports: tuple[tuple[int, int], ...] = ()
+    if svc.network_mode != "host":
+        host = stack.ports.get(svc.name)
+        ports = tuple(
+            (p.container_port, host if (host and i == 0) else p.preferred_host_port)
+            for i, p in enumerate(svc.ports)
+        )
+    spec = ContainerSpec(
+        project=name,
+        service=svc.name,
+        name=f"{name}-{svc.name}",
+        image=choice.ref,
+        environment=tuple(sorted(stack.environment(svc.name).items())),
+        command=svc.command,
+        ports=ports,
+        mounts=tuple((f"{name}_{m.volume}", m.target) for m in svc.volumes),
+        network_mode=svc.network_mode,
+        user=svc.user,
+    )
+    return Desired(
+        service=svc.name,
+        spec=with_labels(spec, choice.identity),
+        image=choice,
+        volumes=tuple(
+            (f"{name}_{m.volume}", volume_labels(name, m.volume, extra)) for m in svc.volumes
+        ),
+    )
+
+
+class _Builder:
+    """Assembles the steps in an order that is also a valid execution order."""
+
+    def __init__(
+        self, config: Config, observation: Observation, stack: Stack, desired: Mapping[str, Desired]
+    ) -> None:
+        self.config = config
+        self.observation = observation
+        self.stack = stack
+        self.desired = desired
+        self.out: list[Step] = []
+        self.refusal: DevenvError | None = None
+
+    def add(self, kind: StepKind, target: str, cause: str, after: Sequence[str] = ()) -> str:
+        known = {s.id for s in self.out}
+        step = Step(kind, target, cause, tuple(a for a in dict.fromkeys(after) if a in known))
+        self.out.append(step)
+        return step.id
+
+    def steps(self, ports: Mapping[str, int], *, seed: bool) -> list[Step]:
+        config, observation = self.config, self.observation
+        setup = self._setup(ports)
+        for name in SERVICES:
+            if config.has(name) and not config.local(name):
+                self._external(name, seed=seed)
+        wanted = set(self.desired)
+        for c in observation.engine.containers:
+            if c.service not in wanted:
+                cause = (
+                    f"now bound to an external provider by profile {config.profile.name}"
+                    if c.service in SERVICES and config.has(c.service)
+                    else "no longer part of the stack"
+                )
+                self.add("remove", c.service, cause, setup)
+        prepared: dict[str, list[str]] = {}
+        for svc in config.project.services:
+            if svc.name in self.desired:
+                prepared[svc.name] = self._prepare(self.desired[svc.name])
+        kinds: dict[str, StepKind] = {}
+        gate = self._migrations_gate()
+        for svc in config.project.services:
+            d = self.desired.get(svc.name)
+            if d is None:
+                continue
+            if svc.name == "backend" and gate:
+                self.add(*gate)
+            kinds[svc.name] = self._container(svc, d, [*setup, *prepared[svc.name]])
+        if seed and config.profile.dev_bypass and any(k != "keep" for k in kinds.values()):
+            self.add(
+                "seed-user",
+                "dev-user",
+                "the stack changed: upsert the dev-bypass user (it logs in as an admin)",
+                [self._ready("backend"), self._ready("postgres")],
+            )
+        return self.out
+
+    # -- before any container
+
+    def _setup(self, ports: Mapping[str, int]) -> list[str]:
+        observation, stack = self.observation, self.stack
+        setup: list[str] = []
+        state = observation.state
+        generated = sorted(n for n in observation.fresh if not (state and state.credentials.get(n)))
+        why: list[str] = []
+        if generated:
+            why.append(f"generate credentials {', '.join(generated)}")
+        known = dict(state.ports) if state is not None else {}
+        moved = {s: p for s, p in ports.items() if known.get(s) != p}
+        if moved:
+            why.append("remember ports " + ", ".join(f"{s} {p}" for s, p in moved.items()))
+        if state is not None and state.exists and not state.private:
+            why.append("make the file private (mode 0600)")
+        if why:
+            setup.append(self.add("save-state", "state", "; ".join(why)))
+        facts = observation.ports
+        wanted = tuple(sorted(set(ports.values())))
+        if wanted:
+            stale = facts.claimed_at is None or observation.now - facts.claimed_at > CLAIM_REFRESH
+            if wanted != tuple(sorted(set(facts.mine))) or stale:
+                listed = ", ".join(str(p) for p in wanted)
+                cause = (
+                    f"keep other devenv projects off {listed}"
+                    if wanted != tuple(sorted(set(facts.mine)))
+                    else f"renew this project's claim on {listed}"
+                )
+                setup.append(self.add("claim-ports", "ports", cause))
+        backend = self.desired.get("backend")
+        if backend is not None and backend.image.ref != observation.image_claim:
+            setup.append(
+                self.add(
+                    "claim-image",
+                    "backend",
+                    f"record {backend.image.ref} as run by project {stack.name}: no build of "
+                    "its source prunes it",
+                )
+            )
+        return setup
+
+    def _external(self, service: str, *, seed: bool) -> None:
+        binding = self.config.profile.binding(service)
+        how = "read-only: protected provider" if binding.protected else "not protected"
+        after: list[str] = []
+        if service == "objectstore" and seed and self.observation.bucket is not True:
+            after.append(self._bucket_step(external=True))
+        self.add("verify-external", service, f"external {service}: probe it first ({how})", after)
+
+    def _bucket_step(self, *, after: Sequence[str] = (), external: bool = False) -> str:
+        storage = self.stack.endpoints.storage
+        known = self.observation.bucket
+        why = (
+            f"bucket {storage.bucket} does not exist"
+            if known is False
+            else f"the object store is not answering yet: create bucket {storage.bucket} "
+            "when it does"
+        )
+        if external:
+            why += " (seeding the external store)"
+        return self.add("create-bucket", storage.bucket, why, after)
+
+    # -- one local service
+
+    def _prepare(self, d: Desired) -> list[str]:
+        """Volumes and the image: what creating the container needs."""
+        ids: list[str] = []
+        for name, labels in d.volumes:
+            existing = self.observation.engine.volume(name)
+            if existing is None:
+                ids.append(self.add("create-volume", name, "volume missing"))
+                continue
+            old_major = existing.labels.get(LABEL_PG_MAJOR)
+            new_major = dict(labels).get(LABEL_PG_MAJOR)
+            if old_major and new_major and old_major != new_major and self.refusal is None:
+                self.refusal = RefusedError(
+                    f"service {d.service}: volume {name} holds a Postgres {old_major} data "
+                    f"directory but image {d.image.ref} is Postgres {new_major}",
+                    hint=f"keep a Postgres {old_major} image, or dump the data, then "
+                    f"`devenv down --volumes` and restore into the new major version",
+                )
+        if not d.image.present:
+            recipe = d.image.recipe
+            cause = (
+                f"image {d.image.ref} missing: build recipe {recipe}"
+                if recipe
+                else f"image {d.image.ref} missing and no recipe builds it"
+            )
+            ids.append(self.add("build-image", d.service, cause))
+        return ids
+
+    def _container(self, svc: ServiceSpec, d: Desired, needs: list[str]) -> StepKind:
+        kind, cause = container_step(d, self.observation.engine)
+        gate = "verify-migrations:migrations" if svc.name == "backend" else ""
+        waits = [self._condition(dep.service, dep.condition) for dep in svc.depends_on]
+        # nothing of a dependent happens before its external providers answered
+        externals = [w for w in waits if w.startswith("verify-external:")]
+        if kind in ("create", "recreate"):
+            made = self.add(kind, svc.name, cause, [*needs, gate, *externals])
+            self.add("start", svc.name, "new container", [made, gate, *waits])
+        else:
+            self.add(kind, svc.name, cause, [*needs, gate, *waits] if kind == "start" else [])
+        started = f"start:{svc.name}" if kind != "keep" else f"keep:{svc.name}"
+        ready_after = [started]
+        if svc.name == "objectstore" and self.observation.bucket is not True:
+            ready_after.append(self._bucket_step(after=[started]))
+        spec = svc.probe
+        what = {"postgres": "SELECT 1 over TCP", "s3": "an S3 round trip on the bucket"}.get(
+            spec.kind, f"GET {spec.path}"
+        )
+        self.add("wait-ready", svc.name, f"probe {what}", ready_after)
+        return kind
+
+    def _condition(self, service: str, condition: str) -> str:
+        if not self.config.local(service):
+            return f"verify-external:{service}"
+        if condition == "healthy":
+            return f"wait-ready:{service}"
+        return next(
+            (s.id for s in self.out if s.target == service and s.kind in ("start", "keep")),
+            f"wait-ready:{service}",
+        )
+
+    def _ready(self, service: str) -> str:
+        return (
+            f"wait-ready:{service}" if self.config.local(service) else f"verify-external:{service}"
+        )
+
+    # -- the database against the backend source
+
+    def _migrations_gate(self) -> tuple[StepKind, str, str, list[str]] | None:
+        """Refuse a conflict now when the rows could be read, else a verify-migrations step
+        that checks them once Postgres answers and before the backend container is touched."""
+        from devenv.migrations import compare, conflict
+
+        facts = self.observation.migrations
+        known = facts.known
+        backend = self.desired.get("backend")
+        if known is None or backend is None:
+            return None
+        external = not self.config.local("postgres")
+        if facts.applied is not None:
+            verdict = compare(known, facts.applied)
+            if not verdict.ok and self.refusal is None:
+                self.refusal = conflict(
+                    verdict, known, project=self.stack.name, source=str(known.source),
+                    external=external,
+                )  # fmt: skip
+            return None
+        if container_step(backend, self.observation.engine)[0] == "keep":
+            return None
+        why = "the external Postgres did not answer" if external else "Postgres is not running yet"
+        cause = f"{why}: check its migrations against {known.source} before the backend starts"
+        return "verify-migrations", "migrations", cause, [self._ready("postgres")]
+
+
+def plan_restart(stack: Stack, engine: Observed, service: str) -> Plan:
+    """Pure: restart one local service's container and wait until it answers again."""
+    from devenv.errors import ConfigError
+
+    if service not in SERVICES or not stack.config.has(service):
+        raise ConfigError(f"unknown service {service!r}", hint=f"use one of: {', '.join(SERVICES)}")
+    container = engine.container(service)
+    error: DevenvError | None = None
+    if not stack.local(service):
+        error = RefusedError(
+            f"{service} is an external provider (profile {stack.profile.name}): devenv does "
+            "not restart it",
+            hint="restart a local service",
+        )
+    elif container is None:
+        error = RefusedError(
+            f"no container for {service} (project {stack.name})", hint="run `devenv up` first"
+        )
+    restarted = Step("restart", service, "asked to restart")
+    ready = Step("wait-ready", service, "probe it again", (restarted.id,))
+    return Plan((restarted, ready), stack, {}, (), error)

@@ -9,7 +9,7 @@ import os
 import secrets
 import string
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,46 +19,56 @@ STATE_VERSION = 1
 _ALPHABET = string.ascii_letters + string.digits
 
 
-@dataclass
-class State:
-    """Credentials generated on first `up` and the host ports devenv settled on."""
+# The credentials devenv generates on a project's first `up`: name -> length.
+CREDENTIALS: dict[str, int] = {
+    "postgres_password": 24,
+    "storage_access_key": 12,
+    "storage_secret_key": 32,
+}
+
+
+@dataclass(frozen=True)
+class StateFile:
+    """The state file as read: generated credentials and the host ports devenv settled on."""
 
     path: Path
-    credentials: dict[str, str] = field(default_factory=dict)
-    ports: dict[str, int] = field(default_factory=dict)
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    ports: Mapping[str, int] = field(default_factory=dict)
+    exists: bool = False
+    private: bool = True  # mode 0600 (a laxer mode is tightened by the next `up`)
 
-    def credential(self, key: str, *, length: int = 24) -> str:
-        value = self.credentials.get(key)
-        if not value:
-            # Letters and digits only: a value starting with "-" reads as an option when a
-            # stand-in passes it on a command line (s3s-fs --secret-key).
-            value = "".join(secrets.choice(_ALPHABET) for _ in range(length))
-            self.credentials[key] = value
-        return value
 
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(
-                {"version": STATE_VERSION, "credentials": self.credentials, "ports": self.ports},
-                fh,
-                indent=2,
-                sort_keys=True,
-            )
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+def new_secret(length: int) -> str:
+    # Letters and digits only: a value starting with "-" reads as an option when a stand-in
+    # passes it on a command line (s3s-fs --secret-key).
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def save_state(path: Path, credentials: Mapping[str, str], ports: Mapping[str, int]) -> None:
+    """Write the state file atomically, mode 0600 in a 0700 directory."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(
+            {"version": STATE_VERSION, "credentials": dict(credentials), "ports": dict(ports)},
+            fh,
+            indent=2,
+            sort_keys=True,
+        )
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
 
 
 def state_dir(root: Path, project: str) -> Path:
     return root / ".devenv" / project
 
 
-def load_state(root: Path, project: str) -> State:
+def load_state(root: Path, project: str) -> StateFile:
+    """Read the state file (nothing is written, not even its mode)."""
     path = state_dir(root, project) / "state.json"
     if not path.exists():
-        return State(path=path)
+        return StateFile(path=path)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         creds = {str(k): str(v) for k, v in dict(raw.get("credentials", {})).items()}
@@ -70,9 +80,8 @@ def load_state(root: Path, project: str) -> State:
             hint="it holds generated credentials: restore it from a backup, or remove it "
             "together with the project's volumes (`devenv down --volumes`)",
         ) from exc
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, 0o600)
-    return State(path=path, credentials=creds, ports=ports)
+    private = not path.stat().st_mode & 0o077
+    return StateFile(path=path, credentials=creds, ports=ports, exists=True, private=private)
 
 
 @contextlib.contextmanager
@@ -128,17 +137,16 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+@dataclass(frozen=True)
 class PortClaims:
-    """Host ports each devenv project on this machine has settled on.
+    """Host ports each devenv project on this machine has settled on, as read.
 
     Two `up`s of different projects would otherwise both see a port free (the host-network
     backend binds only once it has migrated) and race for it; claims make them choose apart.
     """
 
-    def __init__(self, path: Path, project: str, data: dict[str, dict[str, object]]) -> None:
-        self.path = path
-        self.project = project
-        self.data = data
+    project: str
+    data: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def others(self, now: float | None = None) -> set[int]:
         now = time.time() if now is None else now
@@ -154,11 +162,29 @@ class PortClaims:
                 taken.update(int(p) for p in ports if isinstance(p, int))
         return taken
 
-    def claim(self, ports: Iterable[int]) -> None:
-        self.data[self.project] = {"ports": sorted(set(ports)), "at": time.time()}
+    def mine(self) -> tuple[tuple[int, ...], float | None]:
+        """This project's claimed ports and when it claimed them."""
+        entry = self.data.get(self.project) or {}
+        ports = entry.get("ports")
+        at = entry.get("at")
+        return (
+            tuple(int(p) for p in ports if isinstance(p, int)) if isinstance(ports, list) else (),
+            float(at) if isinstance(at, int | float) else None,
+        )
 
-    def release(self) -> None:
-        self.data.pop(self.project, None)
+
+def read_claims(name: str) -> dict[str, dict[str, object]]:
+    """One machine-wide claims file as read, without its lock: it is replaced atomically."""
+    path = cache_dir() / f"{name}.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # missing or torn: a torn file only loses advice (ports to avoid, images to keep)
+    return (
+        {str(k): dict(v) for k, v in raw.items() if isinstance(v, dict)}
+        if isinstance(raw, dict)
+        else {}
+    )
 
 
 @contextlib.contextmanager
@@ -184,11 +210,24 @@ def _machine_file(name: str) -> Iterator[dict[str, dict[str, object]]]:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def port_claims(project: str) -> Iterator[PortClaims]:
-    """Read-modify-write the machine's port claims under an exclusive lock."""
+def read_port_claims(project: str) -> PortClaims:
+    return PortClaims(project, read_claims("port-claims"))
+
+
+def claim_ports(project: str, ports: Iterable[int]) -> set[int]:
+    """Record this project's ports machine-wide; returns those another project claimed in the
+    meantime (nothing is recorded then: the caller's choice is stale)."""
+    wanted = sorted(set(ports))
     with _machine_file("port-claims") as data:
-        yield PortClaims(cache_dir() / "port-claims.json", project, data)
+        taken = PortClaims(project, data).others() & set(wanted)
+        if not taken:
+            data[project] = {"ports": wanted, "at": time.time()}
+    return taken
+
+
+def release_ports(project: str) -> None:
+    with _machine_file("port-claims") as data:
+        data.pop(project, None)
 
 
 class ImageClaims:
@@ -225,3 +264,9 @@ def image_claims(project: str = "") -> Iterator[ImageClaims]:
     """Read-modify-write the machine's backend image claims under an exclusive lock."""
     with _machine_file("image-claims") as data:
         yield ImageClaims(project, data)
+
+
+def claimed_image(project: str) -> str | None:
+    """The backend image this project last claimed, as read (no lock, nothing written)."""
+    image = (read_claims("image-claims").get(project) or {}).get("image")
+    return image if isinstance(image, str) and image else None

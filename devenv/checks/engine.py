@@ -12,7 +12,6 @@ from typing import cast
 
 from devenv.checks.services import one_line, root_cause, skipped_by
 from devenv.checks.spec import (
-    DEV_USER_ID,
     CheckSpec,
     Expect,
     FilePart,
@@ -21,7 +20,8 @@ from devenv.checks.spec import (
     substitute,
     variables_in,
 )
-from devenv.model import CheckResult
+from devenv.model import DEV_USER_ID, CheckResult
+from devenv.probes.base import ProbeFailure
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Mismatch(Exception):
 
 
 Send = Callable[[Request], Recorded]
-ObjectExists = Callable[[str], bool]
+ObjectExists = Callable[[str], bool]  # raises ProbeFailure when the store does not answer
 _MISSING = object()
 _NOT_JSON = object()
 
@@ -208,8 +208,8 @@ def _bucket(step: Step, values: Mapping[str, str], object_exists: ObjectExists |
         return f"object {where}: not verified (no bucket access)"
     try:
         exists = object_exists(key)
-    except Exception as exc:  # any failure of the caller's lookup is a failed step, not a crash
-        raise Mismatch(f"a lookup of object {key}", f"{type(exc).__name__}: {exc}") from exc
+    except ProbeFailure as exc:  # the store did not answer: a failed step, not a crash
+        raise Mismatch(f"a lookup of object {key}", f"ProbeFailure: {exc.message}") from exc
     if exists != step.present:
         raise Mismatch(f"object {key} {where}", "present" if exists else "absent")
     return f"object {where}"

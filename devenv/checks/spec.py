@@ -24,7 +24,6 @@ OPS: tuple[Op, ...] = ("equals", "type", "present", "contains")
 
 # Generated for every run of a check; a contract's [vars] may not redefine them.
 BUILTIN_VARIABLES = ("uuid", "payload", "request_id", "dev_user_id")
-DEV_USER_ID = "00000000-0000-0000-0000-000000000001"
 
 _VAR = re.compile(r"\$\{([^}]*)\}")
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")

@@ -6,26 +6,36 @@ import difflib
 import os
 import re
 import shlex
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, NoReturn, cast
+from typing import Any, NamedTuple, NoReturn, cast
 
 import yaml
 
-from devenv.config.graph import find_cycle, topological_order
 from devenv.config.interpolate import NAME, interpolate, one_line
 from devenv.errors import ConfigError
-from devenv.model import PortSpec, ProbeSpec, Project, ServiceSpec, StandIn, VolumeMount
+from devenv.graph import find_cycle, topological_order
+from devenv.model import (
+    LOOPBACK,
+    Condition,
+    Dependency,
+    PortSpec,
+    ProbeKind,
+    ProbeSpec,
+    Project,
+    ServiceSpec,
+    StandIn,
+    VolumeMount,
+)
 
 DEFAULT_COMPOSE_FILE = Path("compose") / "compose.yaml"
 PROBE_KINDS = ("postgres", "s3", "http")
 RECIPES = ("postgres", "objectstore", "backend")
-LOOPBACK = "127.0.0.1"
 
 TOP_KEYS = ("services", "volumes")
 SERVICE_KEYS = (
     "image", "build", "command", "environment", "ports", "volumes", "depends_on",
-    "network_mode", "user", "healthcheck", "x-devenv",
+    "network_mode", "user", "x-devenv",
 )  # fmt: skip
 # Real Compose keys outside devenv's subset get a clearer message than "unknown key".
 COMPOSE_ONLY_KEYS = frozenset((
@@ -35,13 +45,17 @@ COMPOSE_ONLY_KEYS = frozenset((
     "ulimits", "stop_grace_period", "stop_signal", "hostname", "init", "links", "extends",
     "develop", "shm_size", "stdin_open", "tty", "dns", "devices", "security_opt", "sysctls",
     "volumes_from", "ipc", "pid", "read_only", "mem_limit", "cpus", "args", "target",
-    "cache_from", "driver", "driver_opts", "external",
+    "cache_from", "driver", "driver_opts", "external", "healthcheck",
 ))  # fmt: skip
+# What devenv does instead of a Compose key it does not support, when that is worth saying.
+INSTEAD = {"healthcheck": "devenv probes readiness from the host: set `x-devenv → probe`"}
 BUILD_KEYS = ("context", "dockerfile")
 PORT_KEYS = ("target", "published", "host_ip", "protocol", "mode", "name", "app_protocol")
 VOLUME_KEYS = ("type", "source", "target", "read_only")
-DEPENDS_KEYS = ("condition", "restart", "required")
-CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+DEPENDS_KEYS = ("condition",)
+# compose's conditions as devenv honours them; devenv runs no one-shot services, so
+# service_completed_successfully has nothing to wait for
+CONDITIONS: dict[str, Condition] = {"service_started": "started", "service_healthy": "healthy"}
 XDEVENV_KEYS = ("standin", "probe", "port", "port_env")
 STANDIN_KEYS = ("image", "recipe")
 PROBE_KEYS = ("kind", "path")
@@ -203,7 +217,7 @@ class _Reader:
             self.fail(
                 path,
                 "this Compose key is not supported by devenv",
-                hint=f"supported here: {', '.join(allowed)}",
+                hint=INSTEAD.get(key, f"supported here: {', '.join(allowed)}"),
             )
         self.fail(path, "unknown key" + did_you_mean(key, allowed))
 
@@ -271,7 +285,7 @@ class _Reader:
                 )
             services[svc_name] = self.service(svc_name, body, name)
         self.check_references(services, volumes)
-        order = topological_order({n: s.depends_on for n, s in services.items()})
+        order = topological_order({n: s.needs for n, s in services.items()})
         return Project(
             name=name,
             root=root,
@@ -294,7 +308,7 @@ class _Reader:
 
     def check_references(self, services: Mapping[str, ServiceSpec], volumes: list[str]) -> None:
         for svc in services.values():
-            for index, dep in enumerate(svc.depends_on):
+            for index, dep in enumerate(svc.needs):
                 if dep not in services:
                     self.fail(
                         ("services", svc.name, "depends_on", f"[{index}]"),
@@ -307,7 +321,7 @@ class _Reader:
                         f"volume `{mount.volume}` is not declared under the top-level `volumes`",
                         hint=f"add `{mount.volume}: {{}}` under `volumes:`",
                     )
-        cycle = find_cycle({n: s.depends_on for n, s in services.items()})
+        cycle = find_cycle({n: s.needs for n, s in services.items()})
         if cycle:
             self.fail(
                 ("services", cycle[0], "depends_on"),
@@ -326,8 +340,6 @@ class _Reader:
             self.fail(base, "needs `image` or `build`")
         if image is not None and not image.strip():
             self.fail((*base, "image"), "is empty")
-        if "healthcheck" in raw:  # accepted for `docker compose`; devenv probes readiness itself
-            self.mapping(raw["healthcheck"], (*base, "healthcheck"))
         network_mode = self.optional_text(raw, "network_mode", base)
         ports = self.ports(raw.get("ports"), (*base, "ports"))
         extension = self.x_devenv(raw.get("x-devenv"), (*base, "x-devenv"))
@@ -357,7 +369,7 @@ class _Reader:
             probe=extension.probe,
             network_mode=network_mode,
             user=None if user is None else self.scalar(user, (*base, "user")),
-            port_env=extension.port_env,
+            port_env=extension.port_env or _default_port_env(name),
             preferred_port=extension.port,
         )
 
@@ -400,28 +412,36 @@ class _Reader:
             self.wrong_type(path, "a list or a string", value)
         return tuple(self.scalar(item, (*path, f"[{i}]")) for i, item in enumerate(value))
 
-    def environment(self, value: object, path: KeyPath) -> dict[str, str]:
-        result: dict[str, str] = {}
+    def environment(self, value: object, path: KeyPath) -> dict[str, str | None]:
+        """Names and value templates; None passes the caller's variable of that name through.
+
+        The templates are checked for syntax now and interpolated by `resolve_environment`
+        once the stack's own variables are known."""
+        result: dict[str, str | None] = {}
         if value is None:
             return result
         if isinstance(value, list):
             for i, item in enumerate(value):
-                entry = self.text(item, (*path, f"[{i}]"))
+                entry = self.template(item, (*path, f"[{i}]"))
                 name, sep, val = entry.partition("=")
                 self.env_name(name, (*path, f"[{i}]"))
-                if sep:
-                    result[name] = val
-                elif name in self.variables:  # bare KEY: passed through from the caller
-                    result[name] = self.variables[name]
+                result[name] = val if sep else None
             return result
         for name, val in self.mapping(value, path).items():
             self.env_name(name, (*path, name))
             if val is None:
-                if name in self.variables:
-                    result[name] = self.variables[name]
+                result[name] = None
+            elif isinstance(val, str):
+                result[name] = self.template(val, (*path, name))
             else:
                 result[name] = self.scalar(val, (*path, name))
         return result
+
+    def template(self, value: object, path: KeyPath) -> str:
+        if not isinstance(value, str):
+            self.wrong_type(path, "a string", value)
+        interpolate(value, _ANY_VALUE, file=self.file, key=key_path(path))
+        return value
 
     def env_name(self, name: str, path: KeyPath) -> None:
         if not name or "=" in name or any(c.isspace() for c in name):
@@ -546,22 +566,28 @@ class _Reader:
             hint="use a named volume declared under the top-level `volumes`",
         )
 
-    def depends_on(self, value: object, path: KeyPath) -> tuple[str, ...]:
+    def depends_on(self, value: object, path: KeyPath) -> tuple[Dependency, ...]:
         if value is None:
             return ()
-        names: list[str] = []
+        found: dict[str, Condition] = {}
         if isinstance(value, list):
-            names = [self.text(item, (*path, f"[{i}]")) for i, item in enumerate(value)]
+            for i, item in enumerate(value):
+                found.setdefault(self.text(item, (*path, f"[{i}]")), "started")
         else:
             for dep, body in self.mapping(value, path).items():
                 cond = self.mapping(body, (*path, dep), DEPENDS_KEYS)
+                condition: Condition = "started"
                 if "condition" in cond:
-                    self.choice(cond["condition"], (*path, dep, "condition"), CONDITIONS)
-                for flag in ("restart", "required"):
-                    if flag in cond and not isinstance(cond[flag], bool):
-                        self.wrong_type((*path, dep, flag), "a boolean", cond[flag])
-                names.append(dep)
-        return tuple(dict.fromkeys(names))
+                    key = (*path, dep, "condition")
+                    if cond["condition"] == "service_completed_successfully":
+                        self.fail(
+                            key,
+                            "devenv runs no one-shot services, so there is nothing to complete",
+                            hint="use service_started or service_healthy",
+                        )
+                    condition = CONDITIONS[self.choice(cond["condition"], key, tuple(CONDITIONS))]
+                found[dep] = condition
+        return tuple(Dependency(name, condition) for name, condition in found.items())
 
     def x_devenv(self, value: object, path: KeyPath) -> _Extension:
         if value is None:
@@ -595,10 +621,7 @@ class _Reader:
         raw = self.mapping(value, path, PROBE_KEYS)
         if "kind" not in raw:
             self.fail(path, "missing `kind`", hint=f"one of {', '.join(PROBE_KINDS)}")
-        kind = cast(
-            Literal["postgres", "s3", "http"],
-            self.choice(raw["kind"], (*path, "kind"), PROBE_KINDS),
-        )
+        kind = cast(ProbeKind, self.choice(raw["kind"], (*path, "kind"), PROBE_KINDS))
         if "path" not in raw:
             return ProbeSpec(kind=kind)
         if kind != "http":
@@ -607,6 +630,42 @@ class _Reader:
         if not probe_path.startswith("/"):
             self.fail((*path, "path"), f"{one_line(probe_path)} must start with /")
         return ProbeSpec(kind=kind, path=probe_path)
+
+
+class _AnyValue(Mapping[str, str]):
+    """Every variable set (to "x"): checks a template's syntax without its values."""
+
+    def __getitem__(self, key: str) -> str:
+        return "x"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+_ANY_VALUE = _AnyValue()
+
+
+def _default_port_env(service: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", service).upper() + "_PORT"
+
+
+def resolve_environment(
+    project: Project, svc: ServiceSpec, variables: Mapping[str, str]
+) -> dict[str, str]:
+    """The service's environment with every template interpolated from `variables`."""
+    file = display_path(project.compose_file, project.root)
+    result: dict[str, str] = {}
+    for name, template in svc.environment.items():
+        if template is None:
+            if name in variables:
+                result[name] = variables[name]
+            continue
+        key = key_path(("services", svc.name, "environment", name))
+        result[name] = interpolate(template, variables, file=file, key=key)
+    return result
 
 
 class _Extension(NamedTuple):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import SplitResult, unquote, urlsplit
 
 MASK = "****"
@@ -79,3 +79,33 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for fragment in sorted(fragments, key=len, reverse=True):
         text = text.replace(fragment, MASK)
     return text
+
+
+_SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN", re.IGNORECASE)
+
+
+class Secrets:
+    """The secret values one run knows: the single registry every output is redacted with.
+
+    Use cases add what they learn (generated credentials, the profile's secrets, the database
+    URL); the console redacts everything it prints with it. `enabled=False` (--show-secrets)
+    prints values as they are.
+    """
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._values: set[str] = set()
+
+    def add(self, *values: str) -> None:
+        self._values.update(v for v in values if v)
+
+    def add_environ(self, environ: Mapping[str, str]) -> None:
+        """Values of variables whose name says secret, and URLs that carry a password."""
+        for key, value in environ.items():
+            if value and len(value) >= 6 and _SECRET_NAME.search(key):
+                self._values.add(value)
+            if value and key.endswith("_URL") and has_userinfo(value):
+                self._values.add(value)
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._values) if self.enabled and self._values else text

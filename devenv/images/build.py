@@ -13,14 +13,21 @@ import subprocess
 import tempfile
 import threading
 import time
-import tomllib
-from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from devenv.errors import ImageError
 from devenv.images import elf
-from devenv.plan import ImageChoice
+from devenv.images.identity import (
+    BASE_TAG,
+    RUNTIME_RECIPE,
+    S3S_VERSION,
+    hash_files,
+    lock_file,
+    recipe_dir,
+    workspace_root,
+)
+from devenv.model import BackendBuild, ImageChoice
 from devenv.runtime.base import (
     LABEL_BUILT_AT,
     LABEL_GLIBC,
@@ -33,31 +40,7 @@ from devenv.runtime.base import (
 )
 from devenv.state import cache_dir, image_claims
 
-BASE_TAG = "devenv-standin/bookworm-base:1"
-S3S_VERSION = "0.14.1"
-# The contract's package and binary; inside the image the binary is always /app/ignition-api.
-BACKEND_PACKAGE = "ignition-api"
-BACKEND_BINARY = "ignition-api"
-RUNTIME_RECIPE = "backend-runtime"  # devenv's runtime image for checkouts without their own
-
-
-@dataclass(frozen=True)
-class BackendBuild:
-    """How one backend source checkout becomes an image: where, which package and binary,
-    and whether cargo must keep to the lock file (None: when there is one)."""
-
-    context: Path
-    package: str = BACKEND_PACKAGE
-    binary: str = BACKEND_BINARY
-    locked: bool | None = None
-
-    @property
-    def source(self) -> Path:
-        return self.context.resolve()
-
-    @property
-    def source_id(self) -> str:
-        return hashlib.sha256(str(self.source).encode()).hexdigest()[:16]
+BACKEND_BINARY = BackendBuild.binary  # the binary's name inside the image: /app/ignition-api
 
 
 def cargo_target_dir(context: Path, repo_backend: Path | None) -> Path:
@@ -68,81 +51,6 @@ def cargo_target_dir(context: Path, repo_backend: Path | None) -> Path:
         return cache_dir() / "cargo-target"
     tag = hashlib.sha256(str(context.resolve()).encode()).hexdigest()[:10]
     return cache_dir() / f"cargo-target-{tag}"
-
-
-def _hash_files(paths: Iterable[Path], base: Path, salt: str = "") -> str:
-    h = hashlib.sha256(salt.encode())
-    for path in sorted(paths):
-        if path.is_file():
-            h.update(str(path.relative_to(base)).encode() + b"\0")
-            h.update(path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
-def recipe_dir(root: Path, recipe: str) -> Path:
-    return root / "compose" / "images" / recipe
-
-
-def recipe_hash(root: Path, recipe: str) -> str:
-    directory = recipe_dir(root, recipe)
-    salt = f"{BASE_TAG}|s3s-fs {S3S_VERSION}" if recipe == "objectstore" else BASE_TAG
-    return _hash_files(directory.rglob("*"), directory, salt)
-
-
-def source_fingerprint(context: Path, salt: str = "") -> str:
-    """Content hash of what the backend binary is built from (fast: a few dozen small files)."""
-    files: list[Path] = []
-    for sub in (
-        "src", "migrations", "crates", "build.rs", "Cargo.toml", "Cargo.lock",
-        "rust-toolchain.toml", "rust-toolchain", ".cargo",
-    ):  # fmt: skip
-        p = context / sub
-        if p.is_dir():
-            files.extend(f for f in p.rglob("*") if "target" not in f.relative_to(context).parts)
-        elif p.is_file():
-            files.append(p)
-    runtime_df = context / "Dockerfile.runtime"
-    if runtime_df.is_file():
-        files.append(runtime_df)
-    return _hash_files(files, context, BASE_TAG + salt)
-
-
-def backend_identity(root: Path, build: BackendBuild) -> str:
-    """What the backend image of `build` is made of: the source's content, where the source is
-    (images are per source), the cargo options, and the runtime image it is packaged on."""
-    lock = lock_file(build.context)
-    salt = f"|{build.source}|{build.package}|{build.binary}|locked={build.locked}"
-    if lock is not None and lock.parent != build.context:
-        salt += "|" + hashlib.sha256(lock.read_bytes()).hexdigest()
-    if not (build.context / "Dockerfile.runtime").is_file():
-        salt += "|" + recipe_hash(root, RUNTIME_RECIPE)
-    return source_fingerprint(build.context, salt)
-
-
-def workspace_root(context: Path) -> Path:
-    """The directory cargo treats as the workspace root for a build run in `context`."""
-    here = context.resolve()
-    for candidate in (here, *here.parents):
-        manifest = candidate / "Cargo.toml"
-        if not manifest.is_file():
-            continue
-        try:
-            data = tomllib.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            continue
-        if "workspace" in data:
-            return candidate
-    return here
-
-
-def lock_file(context: Path) -> Path | None:
-    lock = workspace_root(context) / "Cargo.lock"
-    return lock if lock.is_file() else None
-
-
-def backend_tag(standin: str, identity: str) -> str:
-    repo = standin.rsplit(":", 1)[0] if ":" in standin.rsplit("/", 1)[-1] else standin
-    return f"{repo}:src-{identity[:12]}"
 
 
 KEEP_BACKEND_BUILDS = 3
@@ -178,32 +86,6 @@ def prune_backend_images(
             if ref.rpartition(":")[2].startswith("src-") and runtime.untag(ref):
                 removed.append(ref)
     return removed
-
-
-def choose(
-    runtime: Runtime, *, ref: str, standin: str | None, recipe: str | None, identity: str | None
-) -> ImageChoice:
-    """Prefer the compose image when it is already present; else the matching stand-in."""
-    if recipe != "backend":
-        found = runtime.image(ref)
-        if found is not None:
-            return ImageChoice(
-                ref=ref, identity=found.id, present=True, pg_major=found.env.get("PG_MAJOR")
-            )
-    if standin is None or recipe is None or identity is None:
-        return ImageChoice(ref=ref, identity=ref, present=False, recipe=None)
-    if recipe == "backend":
-        # One tag per source fingerprint: reverting an edit reuses its image, and two
-        # checkouts with different backend code never rebuild over each other.
-        standin = backend_tag(standin, identity)
-    found = runtime.image(standin)
-    present = found is not None and found.labels.get(LABEL_RECIPE_HASH) == identity
-    pg_major = found.env.get("PG_MAJOR") if found is not None else None
-    if recipe == "postgres" and pg_major is None:
-        pg_major = "15"
-    return ImageChoice(
-        ref=standin, identity=identity, present=present, recipe=recipe, pg_major=pg_major
-    )
 
 
 def _run(
@@ -467,7 +349,7 @@ def _backend_runtime_base(runtime: Runtime, root: Path, context: Path, progress:
             f"backend: {context.resolve()} has no Dockerfile.runtime: packaging on devenv's "
             "runtime image (Debian bookworm with libssl3 and ca-certificates)"
         )
-    digest = _hash_files([dockerfile], dockerfile.parent, BASE_TAG)
+    digest = hash_files([dockerfile], dockerfile.parent, BASE_TAG)
     tag = f"devenv-standin/backend-runtime:{digest}"
     if runtime.image(tag) is not None:
         return tag

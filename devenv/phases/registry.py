@@ -10,6 +10,7 @@ from typing import Literal, TypeVar, cast
 
 from devenv.checks.ids import CHECK_NAMES
 from devenv.errors import ConfigError
+from devenv.graph import find_cycle
 from devenv.model import SERVICES
 
 DEFAULT_REGISTRY = Path(__file__).with_name("registry.toml")
@@ -34,9 +35,6 @@ class Phase:
     local_checks: tuple[str, ...] = ()
     local_complete: bool = False
     production_complete: bool = False
-
-    def complete(self, part: Part) -> bool:
-        return self.local_complete if part == "local" else self.production_complete
 
 
 @dataclass(frozen=True)
@@ -376,25 +374,13 @@ class _Loader:
                 known(f"{key} → gated_by", a.gated_by, phase_ids | decision_ids | later_ids, "id")
 
     def check_acyclic(self, phases: Sequence[Phase]) -> None:
-        needs = {p.id: p.needs for p in phases}
-        done: set[str] = set()
-
-        def visit(node: str, path: list[str]) -> None:
-            if node in done:
-                return
-            if node in path:
-                cycle = [*path[path.index(node) :], node]
-                raise self.fail(
-                    f"phase → {cycle[0]} → needs",
-                    f"dependency cycle: {' → '.join(cycle)}",
-                    hint="remove one of these prerequisites",
-                )
-            for dep in needs[node]:
-                visit(dep, [*path, node])
-            done.add(node)
-
-        for p in phases:
-            visit(p.id, [])
+        cycle = find_cycle({p.id: p.needs for p in phases})
+        if cycle:
+            raise self.fail(
+                f"phase → {cycle[0]} → needs",
+                f"dependency cycle: {' → '.join(cycle)}",
+                hint="remove one of these prerequisites",
+            )
 
 
 def _kind(value: object) -> str:

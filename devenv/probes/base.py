@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote, urlsplit
 
+from devenv.model import LOOPBACK, S3Target
+
 
 class ProbeFailure(Exception):
     """One failed attempt; `transient` failures are worth retrying until the deadline."""
@@ -29,52 +31,9 @@ class Probe(Protocol):
     def attempt(self) -> str: ...
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
-
-
-@dataclass
-class PostgresProbe:
-    """`SELECT 1` over TCP with the real protocol and the real credentials."""
-
-    url: str
-    display: str
-    name: str = "postgres"
-    connect_timeout: float = 2.0
-
-    @property
-    def endpoint(self) -> str:
-        return self.display
-
-    def attempt(self) -> str:
-        import psycopg
-
-        try:
-            with psycopg.connect(
-                self.url, connect_timeout=max(1, int(self.connect_timeout)), autocommit=True
-            ) as conn:
-                row = conn.execute("SELECT 1").fetchone()
-        except psycopg.OperationalError as exc:
-            text = _first_line(exc)
-            permanent = "password authentication failed" in text or (
-                "does not exist" in text and "database" in text
-            )
-            raise ProbeFailure(text, transient=not permanent) from exc
-        except psycopg.Error as exc:
-            raise ProbeFailure(_first_line(exc)) from exc
-        if row != (1,):
-            raise ProbeFailure(f"SELECT 1 returned {row!r}", transient=False)
-        return "SELECT 1 ok"
-
-
-@dataclass
-class S3Target:
-    endpoint: str
-    bucket: str
-    region: str
-    access_key: str
-    secret_key: str
 
 
 @dataclass(frozen=True)
@@ -97,7 +56,7 @@ class _Http:
     def __init__(self, base_url: str, timeout: float) -> None:
         parts = urlsplit(base_url)
         self.scheme = parts.scheme
-        self.host = parts.hostname or "127.0.0.1"
+        self.host = parts.hostname or LOOPBACK
         self.port = parts.port
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
@@ -124,7 +83,7 @@ class _Http:
             content = resp.read()
         except (OSError, http.client.HTTPException) as exc:
             self.close()
-            raise ProbeFailure(_first_line(exc) if str(exc) else type(exc).__name__) from exc
+            raise ProbeFailure(first_line(exc) if str(exc) else type(exc).__name__) from exc
         if resp.getheader("connection", "").lower() == "close":
             self.close()
         return Response(resp.status, content)
@@ -156,10 +115,12 @@ class S3Client:
         base = f"{self._prefix}/{quote(self.target.bucket)}"
         return base if key is None else f"{base}/{quote(key, safe='/-_.~')}"
 
-    def request(self, method: str, key: str | None = None, body: bytes = b"") -> Response:
+    def request(
+        self, method: str, key: str | None = None, body: bytes = b"", *, query: str = ""
+    ) -> Response:
         from devenv.probes.sigv4 import sign_headers
 
-        path = self._path(key)
+        path = self._path(key) + (f"?{query}" if query else "")
         url = self.target.endpoint.rstrip("/").removesuffix(self._prefix) + path
         headers = sign_headers(
             method,
@@ -177,6 +138,10 @@ class S3Client:
             return False
         self._expect(resp, "HEAD bucket", 200)
         return True
+
+    def list_one(self) -> None:
+        """List at most one key of the bucket: reads, never writes."""
+        self._expect(self.request("GET", query="list-type=2&max-keys=1"), "LIST bucket", 200)
 
     def create_bucket(self) -> None:
         resp = self.request("PUT")
@@ -218,9 +183,11 @@ class S3Client:
 
 @dataclass
 class S3Probe:
-    """Bucket round trip: put a scratch object, read it back, delete it again."""
+    """Bucket round trip: put a scratch object, read it back, delete it again. A protected
+    store (`read_only`) is only read: HEAD the bucket and list one key."""
 
     target: S3Target
+    read_only: bool = False
     name: str = "objectstore"
 
     @property
@@ -228,6 +195,14 @@ class S3Probe:
         return f"{self.target.endpoint.rstrip('/')}/{self.target.bucket}"
 
     def attempt(self) -> str:
+        if self.read_only:
+            with S3Client(self.target) as s3:
+                if not s3.bucket_exists():
+                    raise ProbeFailure(
+                        f"bucket {self.target.bucket} does not exist", transient=False
+                    )
+                s3.list_one()
+            return "bucket readable (read-only probe: protected provider)"
         key = f".devenv-probe/{uuid.uuid4().hex}"
         body = uuid.uuid4().bytes
         with S3Client(self.target) as s3:

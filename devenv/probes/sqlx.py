@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from devenv.migrations import AppliedMigration
 from devenv.probes.base import ProbeFailure
+
+_EXISTS = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL"
+_SELECT = "SELECT version, description, success, checksum FROM _sqlx_migrations ORDER BY version"
 
 
 def read_applied(url: str, *, connect_timeout: int = 2) -> tuple[AppliedMigration, ...]:
@@ -13,18 +14,37 @@ def read_applied(url: str, *, connect_timeout: int = 2) -> tuple[AppliedMigratio
 
     The session is read-only: checking a database never changes it, not even an external one.
     """
+    from devenv.probes import pgwire
+
+    target = pgwire.usable(url)
+    if target is not None:  # a local stand-in: no need to load libpq
+
+        def statements(last: pgwire.Rows, index: int) -> str | None:
+            if index == 0:
+                return _EXISTS
+            return _SELECT if index == 1 and last == [["t"]] else None
+
+        try:
+            rows = pgwire.queries(target, statements, timeout=connect_timeout)
+        except ProbeFailure as exc:
+            raise ProbeFailure(
+                f"cannot read _sqlx_migrations: {exc.message}", transient=exc.transient
+            ) from exc
+        if rows == [["f"]]:  # no table yet: nothing migrated
+            return ()
+        return tuple(
+            AppliedMigration(int(v or 0), d or "", s == "t", bytes.fromhex((c or "")[2:]))
+            for v, d, s, c in rows
+        )
     import psycopg
 
     try:
         with psycopg.connect(url, connect_timeout=connect_timeout) as conn:
             conn.read_only = True
-            exists = conn.execute("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetchone()
+            exists = conn.execute(_EXISTS).fetchone()
             if not exists or not exists[0]:
                 return ()
-            rows = conn.execute(
-                "SELECT version, description, success, checksum FROM _sqlx_migrations "
-                "ORDER BY version"
-            ).fetchall()
+            found = conn.execute(_SELECT).fetchall()
     except psycopg.Error as exc:
         text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
         permanent = "password authentication failed" in text or (
@@ -35,23 +55,5 @@ def read_applied(url: str, *, connect_timeout: int = 2) -> tuple[AppliedMigratio
         ) from exc
     return tuple(
         AppliedMigration(int(v), str(d), bool(s), bytes(c) if c is not None else b"")
-        for v, d, s, c in rows
+        for v, d, s, c in found
     )
-
-
-@dataclass
-class AppliedMigrationsProbe:
-    """A probe whose successful attempt keeps the rows it read (for wait_ready)."""
-
-    url: str
-    display: str
-    name: str = "postgres migrations"
-    rows: tuple[AppliedMigration, ...] = field(default=())
-
-    @property
-    def endpoint(self) -> str:
-        return self.display
-
-    def attempt(self) -> str:
-        self.rows = read_applied(self.url)
-        return f"{len(self.rows)} migration rows"

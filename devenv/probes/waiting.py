@@ -6,13 +6,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import tenacity
+
 from devenv.probes.base import Probe, ProbeFailure
 
 
 @dataclass(frozen=True)
 class Clock:
+    """Time as the waits see it: unit tests inject their own; the executor's `sleep` returns
+    early when a SIGINT cancels the run (an Event's `wait`)."""
+
     now: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], object] = time.sleep
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,10 @@ class WaitResult:
     attempts: int
     elapsed: float
     fatal: str | None = None  # why waiting stopped before the deadline
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, ProbeFailure) and exc.transient
 
 
 def wait_ready(
@@ -42,24 +51,40 @@ def wait_ready(
     clock = clock or Clock()
     start = clock.now()
     deadline = start + timeout
-    delay = first_delay
+    fatal: list[str] = []
+
+    def stop(_state: tenacity.RetryCallState) -> bool:
+        reason = abort() if abort is not None else None
+        if reason:
+            fatal.append(reason)
+            return True
+        return clock.now() >= deadline
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        delay = min(first_delay * 1.5 ** (state.attempt_number - 1), max_delay)
+        return min(delay, max(0.0, deadline - clock.now()))
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_transient),
+        stop=stop,
+        wait=wait,
+        sleep=sleep,
+        reraise=True,
+    )
     attempts = 0
-    last = "no attempt yet"
-    while True:
+
+    def attempt() -> str:
+        nonlocal attempts
         attempts += 1
-        try:
-            fact = probe.attempt()
-            return WaitResult(True, fact, attempts, clock.now() - start)
-        except ProbeFailure as failure:
-            last = failure.message
-            if not failure.transient:
-                return WaitResult(False, last, attempts, clock.now() - start, fatal=last)
-        if abort is not None:
-            reason = abort()
-            if reason:
-                return WaitResult(False, last, attempts, clock.now() - start, fatal=reason)
-        now = clock.now()
-        if now >= deadline:
-            return WaitResult(False, last, attempts, now - start)
-        clock.sleep(min(delay, max(0.0, deadline - now)))
-        delay = min(delay * 1.5, max_delay)
+        return probe.attempt()
+
+    try:
+        fact = retrying(attempt)
+    except ProbeFailure as failure:
+        permanent = None if failure.transient else failure.message
+        why = fatal[0] if fatal else permanent
+        return WaitResult(False, failure.message, attempts, clock.now() - start, fatal=why)
+    return WaitResult(True, fact, attempts, clock.now() - start)

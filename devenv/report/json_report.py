@@ -13,7 +13,7 @@ from devenv.phases.evaluate import Evaluation
 
 # 2: checks carry level and cause; a phase part may be "regressed"; summary counts required
 #    failures (failed) apart from advisory ones and lists regressed phases
-SCHEMA_VERSION = 2
+REPORT_SCHEMA = 2
 
 
 def to_json(
@@ -23,10 +23,10 @@ def to_json(
     checks: Sequence[CheckResult],
     generated_at: datetime,
 ) -> dict[str, Any]:
-    """The report as plain data; bump SCHEMA_VERSION when a field changes meaning."""
+    """The report as plain data; bump REPORT_SCHEMA when a field changes meaning."""
     sorted_checks = ordered(checks)
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": REPORT_SCHEMA,
         "profile": profile_name,
         "generated_at": generated_at.isoformat(),
         "summary": {

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Sequence
 
 from devenv.checks.ids import ordered
+from devenv.console import grid
 from devenv.model import CheckResult
 from devenv.phases.evaluate import Evaluation, PartVerdict
 
@@ -85,16 +85,4 @@ def _blocked(local: PartVerdict, production: PartVerdict) -> str:
 
 
 def _grid(rows: Sequence[Sequence[str]], width: int) -> str:
-    """Left-aligned columns two spaces apart, indented by two; the last column wraps."""
-    if not rows:
-        return "  (none)"
-    columns = len(rows[0])
-    widths = [max(len(row[i]) for row in rows) for i in range(columns - 1)]
-    lines = []
-    for row in rows:
-        head = "  " + "".join(f"{cell:<{w}}  " for cell, w in zip(row, widths, strict=False))
-        room = max(width - len(head), 20)
-        wrapped = textwrap.wrap(row[-1], room, break_on_hyphens=False) or [""]
-        lines.append((head + wrapped[0]).rstrip())
-        lines.extend(" " * len(head) + more for more in wrapped[1:])
-    return "\n".join(lines)
+    return grid(rows, width=width, indent=2)

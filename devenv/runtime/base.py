@@ -27,24 +27,19 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class ContainerSpec:
-    """A fully resolved container: what `to_run_kwargs` turns into an engine call."""
+    """A fully resolved container: what the adapter turns into one engine call."""
 
     project: str
     service: str
     name: str
     image: str
-    image_id: str
     environment: tuple[tuple[str, str], ...]
     command: tuple[str, ...] | None
-    ports: tuple[tuple[int, int], ...]  # (container port, host port), always on 127.0.0.1
+    ports: tuple[tuple[int, int], ...]  # (container port, host port), always on loopback
     mounts: tuple[tuple[str, str], ...]  # (engine volume name, target)
     network_mode: str | None
     user: str | None
     labels: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def env(self) -> dict[str, str]:
-        return dict(self.environment)
 
 
 @dataclass(frozen=True)
@@ -78,10 +73,15 @@ class ImageInfo:
 
 @dataclass(frozen=True)
 class Observed:
-    """One snapshot of what the engine holds for a project, taken before any decision."""
+    """One snapshot of what the engine holds for a project, taken before any decision.
 
-    containers: tuple[ObservedContainer, ...]
-    volumes: tuple[ObservedVolume, ...]
+    `published` maps every host port a container on the engine publishes (any project, any
+    tool) to that container's name: who holds a port devenv wanted.
+    """
+
+    containers: tuple[ObservedContainer, ...] = ()
+    volumes: tuple[ObservedVolume, ...] = ()
+    published: Mapping[int, str] = field(default_factory=dict)
 
     def container(self, service: str) -> ObservedContainer | None:
         for c in self.containers:
@@ -133,8 +133,6 @@ class Runtime(Protocol):
 
     def remove_volume(self, name: str) -> None: ...
 
-    def run(self, spec: ContainerSpec) -> str: ...
-
     def create(self, spec: ContainerSpec) -> str: ...
 
     def start(self, container_id: str, *, service: str = "") -> None: ...
@@ -148,5 +146,3 @@ class Runtime(Protocol):
     def logs(self, container_id: str, tail: int = 20) -> str: ...
 
     def follow_logs(self, container_id: str) -> Iterator[str]: ...
-
-    def port_holder(self, host_port: int) -> str | None: ...

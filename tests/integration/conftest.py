@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from devenv.probes.base import S3Target
+from devenv.model import S3Target
 
 REPO = Path(__file__).resolve().parents[2]
 LABEL_PROJECT = "io.devenv.project"
@@ -107,10 +107,11 @@ class Stack:
 
     def storage(self) -> S3Target:
         """The bucket as devenv itself resolves it for this project (one source of truth)."""
-        from devenv.stack import Options, resolve_stack
+        from devenv.config.load import Options, load_config
+        from devenv.observe import current
 
         options = Options(root=self.root, project=self.project, environ=self.env())
-        return resolve_stack(options, settle_ports=False).endpoints.storage
+        return current(load_config(options), None)[1].endpoints.storage
 
     def database_url(self) -> str:
         creds = self.state()["credentials"]
@@ -129,6 +130,18 @@ class Stack:
         for v in engine.volumes.list(filters=flt):
             v.remove(force=True)
         shutil.rmtree(self.root / ".devenv" / self.project, ignore_errors=True)
+
+
+CONTAINER_KINDS = ("create", "recreate", "start", "keep", "remove")
+
+
+def container_steps(plan: list[dict[str, Any]]) -> dict[str, str]:
+    """What a printed plan (`--json`) does to each container: its first container step."""
+    found: dict[str, str] = {}
+    for step in plan:
+        if step["kind"] in CONTAINER_KINDS:
+            found.setdefault(step["target"], step["kind"])
+    return found
 
 
 def unique_project(prefix: str = "t") -> str:
@@ -197,10 +210,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()  # type: ignore[attr-defined]
     if report.when == "call":
         item.rep_call = report  # type: ignore[attr-defined]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.docker)

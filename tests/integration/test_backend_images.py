@@ -15,14 +15,9 @@ import pytest
 
 from devenv.errors import ImageError
 from devenv.images import elf
-from devenv.images.build import (
-    BASE_TAG,
-    BackendBuild,
-    base_glibc,
-    check_glibc,
-    package_backend,
-)
-from devenv.plan import ImageChoice
+from devenv.images.build import base_glibc, check_glibc, package_backend
+from devenv.images.identity import BASE_TAG
+from devenv.model import BackendBuild, ImageChoice
 from devenv.runtime.base import LABEL_SOURCE, LABEL_SOURCE_PATH
 from devenv.runtime.docker import DockerRuntime
 from devenv.state import image_claims

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from devenv.images.build import _target_lock, cargo_target_dir
-from devenv.probes.base import PostgresProbe
+from devenv.probes.postgres import PostgresProbe
 from devenv.probes.waiting import wait_ready
 from devenv.runtime.base import LABEL_SOURCE_PATH
 from devenv.state import cache_dir
@@ -179,8 +179,8 @@ def test_another_source_s_database_is_refused_and_a_separate_project_works(
     dry = first.cli("up", "--dry-run", "--profile", str(profile))
     verify = [line for line in dry.stdout.splitlines() if line.startswith("verify")]
     assert verify == [
-        "verify   migrations            Postgres is not running yet: check its migrations "
-        f"against {copy.resolve()} before the backend starts"
+        "verify-migrations migrations            Postgres is not running yet: check its "
+        f"migrations against {copy.resolve()} before the backend starts"
     ]
     line = _one_line(first.cli("up", "--profile", str(profile), check=False), 9)
     assert "not in the source: 20260101000002" in line
@@ -317,10 +317,9 @@ def test_extra_env_reaches_the_backend_and_owned_keys_are_refused(
     profile.write_text(body.format(level="info"), encoding="utf-8")
     before = stack.container("postgres").id
     changed = json.loads(stack.cli("up", "--json", "--profile", str(profile)).stdout)
-    steps = {s["target"]: s for s in changed["plan"]}
-    assert steps["backend"]["kind"] == "recreate"
-    assert steps["backend"]["cause"] == "config changed: env RUST_LOG"
-    assert steps["postgres"]["kind"] == "keep"
+    steps = {(s["kind"], s["target"]): s for s in changed["plan"]}
+    assert steps["recreate", "backend"]["cause"] == "config changed: env RUST_LOG"
+    assert ("keep", "postgres") in steps
     assert stack.container("postgres").id == before
     assert _env(stack.container("backend"))["RUST_LOG"] == "info"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import Callable, Iterator
@@ -13,9 +14,11 @@ import httpx
 import psycopg
 import pytest
 
-from devenv.probes.base import PostgresProbe, S3Client, S3Target
+from devenv.model import S3Target
+from devenv.probes.base import S3Client
+from devenv.probes.postgres import PostgresProbe
 from devenv.probes.waiting import wait_ready
-from tests.integration.conftest import Stack, copy_project, unique_project
+from tests.integration.conftest import Stack, container_steps, copy_project, unique_project
 
 READY_TIMEOUT = 120.0
 
@@ -43,11 +46,10 @@ def _run_outside(image: str, prefix: str, **kwargs: Any) -> Any:
 
 
 def _remove(container: Any) -> None:
-    try:
+    import docker
+
+    with contextlib.suppress(docker.errors.NotFound):  # already gone is fine
         container.remove(force=True, v=True)
-    except Exception as exc:  # already gone is fine; anything else is worth seeing
-        if "No such container" not in str(exc) and "404" not in str(exc):
-            raise
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ def test_switching_back_to_local_keeps_the_standin_data(
     assert _env(stack.container("backend"))["DATABASE_URL"] == outside_postgres.url
 
     back = json.loads(stack.cli("up", "--json").stdout)
-    kinds = {s["target"]: s["kind"] for s in back["plan"]}
+    kinds = container_steps(back["plan"])
     assert kinds["postgres"] == "create"
     assert kinds["backend"] == "recreate"
     assert stack.container("postgres").id != local_pg
@@ -249,6 +251,128 @@ protected = false
     failed = [c for c in report["checks"] if not c["ok"] and not c["skipped"]]
     assert failed == [], failed
     assert checked.returncode == 0
+
+
+def _objects(target: S3Target) -> dict[str, tuple[object, ...]]:
+    """Every object in the bucket with its size and time, read with boto3 (an independent
+    client)."""
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=target.endpoint,
+        aws_access_key_id=target.access_key,
+        aws_secret_access_key=target.secret_key,
+        region_name=target.region,
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    listed = client.list_objects_v2(Bucket=target.bucket)
+    return {o["Key"]: (o.get("Size"), o.get("LastModified")) for o in listed.get("Contents", [])}
+
+
+class _RecordingProxy:
+    """An HTTP relay in front of the S3 server that records every request's method and path:
+    a write that cleans up after itself (put, then delete) still shows here."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        self.seen: list[tuple[str, str]] = []
+        seen = self.seen
+        up = urlsplit(upstream)
+
+        class Relay(BaseHTTPRequestHandler):
+            def _relay(self) -> None:
+                seen.append((self.command, self.path))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                conn = http.client.HTTPConnection(up.hostname or "127.0.0.1", up.port, timeout=10)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=dict(self.headers))
+                    answer = conn.getresponse()
+                    data = answer.read()
+                finally:
+                    conn.close()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _relay
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Relay)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [(m, p) for m, p in self.seen if m not in ("GET", "HEAD")]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_protected_object_store_is_only_read(
+    make_stack: Callable[..., Stack], outside_s3: S3Target, tmp_path: Path
+) -> None:
+    """Staging's R2 stands for this store: up, status and check write nothing into it, not
+    even the readiness probe's scratch object (which a put/get/delete would leave no trace of
+    in the bucket: a relay in front of the store sees every request)."""
+    with S3Client(outside_s3) as s3:
+        if not s3.bucket_exists():
+            s3.create_bucket()
+        s3.put("users/existing.png", b"a real user's file")
+        s3.put("users/other.txt", b"another one")
+    before = _objects(outside_s3)
+    assert set(before) == {"users/existing.png", "users/other.txt"}
+    relay = _RecordingProxy(outside_s3.endpoint)
+    try:
+        profile = tmp_path / "protected-s3.toml"
+        profile.write_text(
+            f"""description = "local stack, object store outside devenv and protected"
+
+[services.objectstore]
+provider = "external"
+endpoint = "{relay.endpoint}"
+bucket = "{outside_s3.bucket}"
+region = "{outside_s3.region}"
+access_key_id = "${{T_PROTECTED_S3_ACCESS}}"
+secret_access_key = "${{T_PROTECTED_S3_SECRET}}"
+""",
+            encoding="utf-8",
+        )
+        stack = make_stack(
+            T_PROTECTED_S3_ACCESS=outside_s3.access_key,
+            T_PROTECTED_S3_SECRET=outside_s3.secret_key,
+        )
+        plan = stack.cli("up", "--dry-run", "--profile", str(profile)).stdout
+        assert "external objectstore: probe it first (read-only: protected provider)" in plan
+        assert "create-bucket" not in plan
+        up = stack.cli("up", "--profile", str(profile))
+        store = stack.service("objectstore", "--profile", str(profile))
+        assert store["healthy"] is True, store
+        assert "read-only probe" in store["detail"]
+        checked = stack.cli("check", "--profile", str(profile), "--json", check=False)
+        ready = next(
+            c for c in json.loads(checked.stdout)["checks"] if c["id"] == "objectstore.ready"
+        )
+        assert ready["ok"] is True, ready
+        assert relay.seen, "the relay saw no request: the test would prove nothing"
+        assert relay.writes() == [], up.stderr
+        assert _objects(outside_s3) == before
+    finally:
+        relay.close()
 
 
 # --- config errors: no engine needed ------------------------------------------------------

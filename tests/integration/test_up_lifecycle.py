@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from devenv.probes.base import S3Client
-from tests.integration.conftest import Stack, copy_project
+from tests.integration.conftest import CONTAINER_KINDS, Stack, container_steps, copy_project
 
 TABLE = "devenv_lifecycle_probe"  # spelled out in the SQL below: queries stay literals
 
@@ -29,12 +29,12 @@ def _edit_compose(root: Path, old: str, new: str) -> None:
 
 
 def _plan_lines(text: str) -> dict[str, tuple[str, str]]:
-    """`kind target cause` lines of a printed plan, by target."""
+    """The container step (`kind target cause`) of each service in a printed plan."""
     found: dict[str, tuple[str, str]] = {}
     for line in text.splitlines():
         parts = line.split(None, 2)
-        if len(parts) >= 2:
-            found[parts[1]] = (parts[0], parts[2] if len(parts) == 3 else "")
+        if len(parts) >= 2 and parts[0] in CONTAINER_KINDS:
+            found.setdefault(parts[1], (parts[0], parts[2] if len(parts) == 3 else ""))
     return found
 
 
@@ -83,7 +83,7 @@ def test_env_change_recreates_only_that_service(
     assert _ids(stack) == before, "--dry-run changed containers"
 
     result = json.loads(stack.cli("up", "--json").stdout)
-    kinds = {s["target"]: s["kind"] for s in result["plan"]}
+    kinds = container_steps(result["plan"])
     assert kinds == {"postgres": "keep", "objectstore": "keep", "backend": "recreate"}
     after = _ids(stack)
     assert after["postgres"] == before["postgres"]
@@ -186,9 +186,35 @@ def test_stopped_service_shows_exited_and_up_heals_only_it(stack: Stack) -> None
     assert stack.service("postgres")["state"] == "running"
 
     result = json.loads(stack.cli("up", "--json").stdout)
-    kinds = {s["target"]: s["kind"] for s in result["plan"]}
+    kinds = container_steps(result["plan"])
     assert kinds == {"postgres": "keep", "objectstore": "start", "backend": "keep"}
     assert _ids(stack) == before
     healed = stack.service("objectstore")
     assert healed["state"] == "running"
     assert healed["healthy"] is True
+
+
+def test_down_volumes_with_a_volume_in_use_is_one_line(stack: Stack) -> None:
+    """Another container (not devenv's) holds the data volume: the engine refuses to delete
+    it, and devenv says so in one line with its own exit code, after removing its containers."""
+    import uuid
+
+    import docker
+
+    engine = docker.from_env(version="auto")
+    holder = engine.containers.create(
+        "devenv-standin/postgres:15",
+        name=f"t-holder-{uuid.uuid4().hex[:8]}",
+        command=["true"],
+        volumes={f"{stack.project}_pgdata": {"bind": "/data", "mode": "rw"}},
+    )
+    try:
+        proc = stack.cli("down", "--volumes", "--yes", check=False)
+        assert proc.returncode == 11, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1, proc.stderr
+        assert lines[0].startswith(f"Engine error: volume {stack.project}_pgdata is in use")
+        assert "Traceback" not in proc.stderr
+        assert stack.containers() == []
+    finally:
+        holder.remove(force=True)

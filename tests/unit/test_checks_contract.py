@@ -22,6 +22,7 @@ from devenv.checks import ids
 from devenv.checks.contract import run_contract_checks
 from devenv.checks.spec import Contract, load_contract
 from devenv.model import CheckResult
+from devenv.probes.base import ProbeFailure
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDED = Path(__file__).parent / "recorded"
@@ -359,11 +360,11 @@ def test_object_lookup_errors_fail_the_blob_check_and_clean_up(reference: dict[s
     replay = Replay(reference)
 
     def broken_lookup(key: str) -> bool:
-        raise RuntimeError(f"no bucket for {key[:8]}")
+        raise ProbeFailure(f"no bucket for {key[:8]}")
 
     blob = run(IGNITION, replay, bucket=broken_lookup)[ids.BLOB_ROUNDTRIP]
     assert blob.failed
-    assert "RuntimeError: no bucket for 00000000" in blob.detail
+    assert "ProbeFailure: no bucket for 00000000" in blob.detail
     assert [m for m, _p in replay.sent].count("DELETE") == 1  # the cleanup
 
 

@@ -6,22 +6,16 @@ import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devenv import app as core
 from devenv.checks import ids
 from devenv.cli.main import run
-from devenv.model import CheckResult, Profile
+from devenv.model import CheckResult
 
 REPO = Path(__file__).resolve().parents[2]
 DEAD = "backend exited with code 101: panicked at path_router.rs:138:17: Path segments"
-LOCAL = Profile(name="local", path=None, bindings={}, dev_bypass=True)
-
-
-class _Stack:
-    profile = LOCAL
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +59,8 @@ def dead_backend() -> list[CheckResult]:
 
 
 def stub_checks(monkeypatch: pytest.MonkeyPatch, found: list[CheckResult]) -> None:
-    monkeypatch.setattr(core, "run_checks", lambda _options, scaffold=False: (_Stack(), found))
+    run = core.CheckRun("local", tuple(found))
+    monkeypatch.setattr(core, "run_checks", lambda _options, **_kw: run)
 
 
 def test_check_exits_1_with_the_root_cause_once(
@@ -131,22 +126,21 @@ def test_report_exits_0_when_everything_holds(
     assert json.loads(out)["summary"]["regressed"] == []
 
 
-def _status(healthy: bool) -> dict[str, Any]:
-    services = [
-        {"name": "postgres", "provider": "local", "state": "running", "healthy": True,
-         "image": "pg", "url": "postgres://***@127.0.0.1:5432/ignition", "detail": "SELECT 1 ok"},
-        {"name": "backend", "provider": "local", "state": "running" if healthy else "exited",
-         "healthy": healthy, "image": "be", "url": "http://127.0.0.1:8080",
-         "detail": "GET 200" if healthy else DEAD},
-    ]  # fmt: skip
-    return {"schema_version": 1, "project": "p", "profile": "local", "services": services}
+def _status(healthy: bool) -> core.StatusResult:
+    services = (
+        core.ServiceStatus("postgres", "local", "running", True, "pg",
+                           "postgres://***@127.0.0.1:5432/ignition", "SELECT 1 ok"),
+        core.ServiceStatus("backend", "local", "running" if healthy else "exited", healthy, "be",
+                           "http://127.0.0.1:8080", "GET 200" if healthy else DEAD),
+    )  # fmt: skip
+    return core.StatusResult("p", "local", services)
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
 def test_status_exits_1_when_a_service_is_unhealthy_and_still_prints(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], as_json: bool
 ) -> None:
-    monkeypatch.setattr(core, "status", lambda _options, show_secrets=False: _status(False))
+    monkeypatch.setattr(core, "status", lambda _options, **_kw: _status(False))
     code, out, err = cli(monkeypatch, capsys, "status", *(["--json"] if as_json else []))
     assert code == 1
     assert err.strip() == f"Unhealthy: backend: {DEAD} (fix: `devenv up` starts what is missing)"
@@ -159,6 +153,6 @@ def test_status_exits_1_when_a_service_is_unhealthy_and_still_prints(
 def test_status_exits_0_when_healthy(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(core, "status", lambda _options, show_secrets=False: _status(True))
+    monkeypatch.setattr(core, "status", lambda _options, **_kw: _status(True))
     code, _out, err = cli(monkeypatch, capsys, "status")
     assert (code, err) == (0, "")

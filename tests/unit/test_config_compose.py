@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from devenv.config.compose import load_project
-from devenv.config.graph import find_cycle, topological_order
+from devenv.config.compose import load_project, resolve_environment
 from devenv.errors import ConfigError, MissingSecretError
-from devenv.model import PortSpec, ProbeSpec, Project, StandIn, VolumeMount
+from devenv.graph import find_cycle, topological_order
+from devenv.model import Dependency, PortSpec, ProbeSpec, Project, StandIn, VolumeMount
 
 REPO = Path(__file__).resolve().parents[2]
 WriteTree = Callable[[Mapping[str, str]], Path]
@@ -67,32 +67,59 @@ def test_real_compose_postgres_and_objectstore() -> None:
     assert pg.volumes == (VolumeMount("pgdata", "/var/lib/postgresql/data"),)
     assert pg.probe == ProbeSpec(kind="postgres")
     assert pg.standin == StandIn("devenv-standin/postgres:15", "postgres")
-    assert pg.environment["POSTGRES_PASSWORD"] == "ignition"
+    assert pg.environment["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:-ignition}"
+    assert pg.port_env == "POSTGRES_PORT"
+    assert resolve_environment(project, pg, {})["POSTGRES_PASSWORD"] == "ignition"
     store = project.service("objectstore")
     assert store.ports == (PortSpec(9000, 9000),)
     assert store.command == ("server", "/data", "--console-address", ":9001")
     assert store.volumes == (VolumeMount("s3data", "/data"),)
     assert store.probe.kind == "s3"
+    assert store.port_env == "OBJECTSTORE_PORT"
 
 
 def test_real_compose_backend_uses_host_network_and_preferred_port() -> None:
-    backend = load(REPO).service("backend")
+    project = load(REPO)
+    backend = project.service("backend")
     assert backend.network_mode == "host"
     assert backend.ports == ()
     assert backend.preferred_port == 8080
+    assert backend.host_port == 8080
     assert backend.port_env == "BACKEND_PORT"
     assert backend.probe == ProbeSpec(kind="http", path="/health")
-    assert backend.depends_on == ("postgres", "objectstore")
+    assert backend.depends_on == (
+        Dependency("postgres", "healthy"),
+        Dependency("objectstore", "healthy"),
+    )
     assert backend.build_context == REPO / "backend"
-    assert backend.environment["SERVER_PUBLIC_URL"] == "http://localhost:8080"
+    env = resolve_environment(project, backend, {})
+    assert env["SERVER_PUBLIC_URL"] == "http://localhost:8080"
 
 
-def test_real_compose_takes_variables_from_the_injected_mapping() -> None:
-    project = load(REPO, {"POSTGRES_PORT": "15432", "BACKEND_PORT": "18080"})
+def test_ports_read_the_file_s_variables_and_environment_templates_the_stack_s() -> None:
+    """Published ports are preferences read when the file is read; the environment is
+    interpolated later, with the ports devenv chose and the endpoints it made."""
+    project = load(REPO, {"POSTGRES_PORT": "15432"})
     assert project.service("postgres").ports == (PortSpec(5432, 15432),)
     backend = project.service("backend")
-    assert backend.environment["SERVER_PORT"] == "18080"
-    assert backend.environment["SERVER_PUBLIC_URL"] == "http://localhost:18080"
+    env = resolve_environment(project, backend, {"BACKEND_PORT": "18080"})
+    assert env["SERVER_PORT"] == "18080"
+    assert env["SERVER_PUBLIC_URL"] == "http://localhost:18080"
+
+
+def test_a_missing_variable_in_the_environment_names_file_and_key(
+    write_tree: WriteTree,
+) -> None:
+    text = MINIMAL.replace(
+        "    depends_on: [db]\n", "    depends_on: [db]\n    environment: {K: '${NOPE:?set it}'}\n"
+    )
+    root = write_tree({FILE: text})
+    project = load(root)
+    with pytest.raises(MissingSecretError) as caught:
+        resolve_environment(project, project.service("app"), {})
+    assert caught.value.one_line().startswith(
+        "Missing secret: compose/compose.yaml: services → app → environment → K: variable NOPE"
+    )
 
 
 # --- supported syntax -----------------------------------------------------------------------
@@ -125,8 +152,12 @@ def test_environment_list_command_string_and_build_string(write_tree: WriteTree)
         "    user: 1000\n",
     )
     root = write_tree({FILE: text})
-    app = load(root, {"PASSED": "through"}).service("app")
-    assert app.environment == {"A": "1", "B": "x=y", "PASSED": "through"}
+    project = load(root)
+    app = project.service("app")
+    assert app.environment == {"A": "1", "B": "x=y", "PASSED": None}
+    resolved = resolve_environment(project, app, {"PASSED": "through"})
+    assert resolved == {"A": "1", "B": "x=y", "PASSED": "through"}
+    assert "PASSED" not in resolve_environment(project, app, {})
     assert app.command == ("run", "--flag", "two words")
     assert app.build_context == root / "compose" / "app"
     assert app.image == "ignition-app"  # compose's name for a build without image
@@ -136,18 +167,36 @@ def test_environment_list_command_string_and_build_string(write_tree: WriteTree)
 def test_depends_on_mapping_and_x_keys_are_accepted(write_tree: WriteTree) -> None:
     text = "x-common: &common {anything: [1, 2]}\n" + MINIMAL.replace(
         "depends_on: [db]",
-        "depends_on: {db: {condition: service_healthy}}\n"
-        "    healthcheck: {test: [CMD, true]}\n"
-        "    x-other: ignored",
+        "depends_on: {db: {condition: service_healthy}}\n    x-other: ignored",
     )
-    assert load_text(write_tree, text).service("app").depends_on == ("db",)
+    app = load_text(write_tree, text).service("app")
+    assert app.depends_on == (Dependency("db", "healthy"),)
+    listed = load_text(write_tree, MINIMAL).service("app")
+    assert listed.depends_on == (Dependency("db", "started"),)
+
+
+@pytest.mark.parametrize(
+    ("new", "expected"),
+    [
+        ("depends_on: {db: {condition: service_completed_successfully}}", "no one-shot"),
+        ("depends_on: {db: {restart: true}}", "restart: this Compose key is not supported"),
+        ("depends_on: {db: {required: false}}", "required: unknown key"),
+        ("healthcheck: {test: [CMD, true]}", "x-devenv → probe"),
+    ],
+)
+def test_compose_keys_devenv_would_ignore_are_refused(
+    write_tree: WriteTree, new: str, expected: str
+) -> None:
+    error = config_error(write_tree, MINIMAL.replace("depends_on: [db]", new))
+    assert expected in str(error) + (error.hint or "")
 
 
 def test_topological_order_is_stable_and_dependencies_first() -> None:
     graph = {"web": ["api"], "api": ["db", "cache"], "db": [], "cache": [], "lone": []}
     assert topological_order(graph) == ["db", "cache", "api", "web", "lone"]
     assert find_cycle(graph) is None
-    with pytest.raises(ConfigError, match="dependency cycle: a → b → a"):
+    assert find_cycle({"a": ["b"], "b": ["a"]}) == ["a", "b", "a"]
+    with pytest.raises(ValueError, match="dependency cycle: a → b → a"):
         topological_order({"a": ["b"], "b": ["a"]})
 
 

@@ -8,17 +8,15 @@ from pathlib import Path
 import pytest
 
 from devenv.errors import ImageError
-from devenv.images.build import (
-    BackendBuild,
-    _run,
+from devenv.images.build import _run, cargo_locked, runtime_dockerfile
+from devenv.images.choice import backend_tag
+from devenv.images.identity import (
     backend_identity,
-    backend_tag,
-    cargo_locked,
     lock_file,
-    runtime_dockerfile,
     source_fingerprint,
     workspace_root,
 )
+from devenv.model import BackendBuild
 from tests.unit.conftest import WriteTree
 
 

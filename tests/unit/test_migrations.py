@@ -16,9 +16,7 @@ from devenv.migrations import (
     parse_name,
     read_migration_set,
     summary,
-    verify_in_plan,
 )
-from devenv.plan import Plan, Step
 from tests.unit.conftest import WriteTree
 
 REPO = Path(__file__).resolve().parents[2]
@@ -176,41 +174,3 @@ def test_summary_lines(write_tree: WriteTree) -> None:
     assert summary(foreign, "src") == (
         "1 applied, latest 9; not in the source: 9 (backend source src)"
     )
-
-
-def _plan(*kinds: tuple[str, str]) -> Plan:
-    return Plan(steps=tuple(Step(kind, target, "c") for kind, target in kinds))
-
-
-def test_readable_database_in_conflict_refuses_at_planning(write_tree: WriteTree) -> None:
-    known = _set(write_tree({"migrations/1_schema.sql": "s"}))
-    plan = _plan(("keep", "postgres"), ("build", "backend"), ("recreate", "backend"))
-    with pytest.raises(RefusedError, match="not in the source: 7"):
-        verify_in_plan(
-            plan, known, [AppliedMigration(7, "x", True, b"")], project="p", external=False
-        )
-    ok = verify_in_plan(plan, known, _applied(known, 1), project="p", external=False)
-    assert ok == plan
-
-
-def test_unreadable_database_defers_to_a_verify_step_before_the_backend(
-    write_tree: WriteTree,
-) -> None:
-    root = write_tree({"migrations/1_schema.sql": "s"})
-    known = _set(root)
-    plan = _plan(("create", "postgres"), ("build", "backend"), ("create", "backend"))
-    deferred = verify_in_plan(plan, known, None, project="p", external=False)
-    assert [(s.kind, s.target) for s in deferred.steps] == [
-        ("create", "postgres"),
-        ("build", "backend"),
-        ("verify", "migrations"),
-        ("create", "backend"),
-    ]
-    assert deferred.steps[2].cause == (
-        f"Postgres is not running yet: check its migrations against {root} "
-        "before the backend starts"
-    )
-    external = verify_in_plan(plan, known, None, project="p", external=True)
-    assert external.steps[2].cause.startswith("the external Postgres did not answer")
-    kept = _plan(("keep", "backend"))
-    assert verify_in_plan(kept, known, None, project="p", external=False) == kept

@@ -7,6 +7,15 @@ import sys
 from pathlib import Path
 
 PURE = [
+    "devenv.plan",
+    "devenv.stack",
+    "devenv.graph",
+    "devenv.config.load",
+    "devenv.images.choice",
+    "devenv.images.identity",
+    "devenv.execute",
+    "devenv.console",
+    "devenv.report.data",
     "devenv.checks.ids",
     "devenv.phases.registry",
     "devenv.phases.evaluate",
@@ -20,7 +29,15 @@ PURE = [
     "devenv.checks.scaffold",
     "devenv.checks.junit",
 ]
-HEAVY = ["docker", "httpx", "psycopg", "boto3", "rich", "typer"]
+HEAVY = ["docker", "requests", "httpx", "psycopg", "boto3", "rich", "typer"]
+# what a status or a no-op up of local stand-ins runs: the engine adapter and the probes
+PATHS = [
+    "devenv.cli.main",
+    "devenv.app",
+    "devenv.observe",
+    "devenv.runtime.docker",
+    "devenv.probes.clients",
+]
 
 
 def test_pure_modules_do_not_import_heavy_libraries() -> None:
@@ -39,3 +56,57 @@ def test_pure_modules_do_not_import_heavy_libraries() -> None:
         env={"PYTHONPATH": str(root)},
     )
     assert done.stdout.strip() == ""
+
+
+def test_the_status_path_loads_neither_the_docker_sdk_nor_pydantic() -> None:
+    code = (
+        "import importlib, sys\n"
+        f"for name in {PATHS!r}: importlib.import_module(name)\n"
+        "print(','.join(m for m in ('docker', 'requests', 'httpx') if m in sys.modules))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root)},
+    )
+    assert done.stdout.strip() == ""
+
+
+def test_every_declared_dependency_is_imported_by_devenv() -> None:
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    modules = {"pyyaml": "yaml", "pyelftools": "elftools"}
+    source = "\n".join(p.read_text() for p in (root / "devenv").rglob("*.py"))
+    for requirement in declared:
+        name = re.split(r"[\[<>=]", requirement, maxsplit=1)[0].strip().lower()
+        module = modules.get(name, name)
+        assert re.search(rf"^\s*(import|from) {module}\b", source, re.M), requirement
+
+
+def test_parsing_a_command_s_options_loads_no_pydantic() -> None:
+    """typer 0.29 coerces options through pydantic (about 80 ms a command): held off."""
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('LOADED' if 'pydantic' in sys.modules else ''))\n"
+        "sys.argv = ['devenv', 'config', '--project', 'p', '--set', 'seed.enabled=true']\n"
+        "from devenv.cli.main import run\n"
+        "run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "DEVENV_ROOT": str(root)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "LOADED" not in done.stderr

@@ -1,4 +1,4 @@
-"""Host port choice: remembered, preferred, then free; never another project's claim."""
+"""Host port choice: remembered, preferred, then a spare; never another project's claim."""
 
 from __future__ import annotations
 
@@ -8,17 +8,79 @@ from pathlib import Path
 
 import pytest
 
-from devenv.config.compose import load_project
+from devenv.config.load import Config, Options, load_config
 from devenv.errors import PortConflictError
-from devenv.model import Project
-from devenv.stack import choose_ports
-from devenv.state import PortClaims, State, port_claims
+from devenv.observe import PortFacts, port_is_free
+from devenv.plan import choose_ports
+from devenv.runtime.base import Observed, ObservedContainer
+from devenv.state import claim_ports, read_port_claims, release_ports
+from tests.unit.stacks import make_root
 
-REPO = Path(__file__).resolve().parents[2]
+PG = 5432  # the compose file's preferred Postgres port
 
 
-def _project(pg_port: int) -> Project:
-    return load_project(REPO, project_name="t", variables={"POSTGRES_PORT": str(pg_port)})
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """Only postgres local: the one port these tests choose."""
+    root = make_root(tmp_path)
+    environ = {
+        "DEVENV_OBJECTSTORE_PROVIDER": "external",
+        "DEVENV_OBJECTSTORE_ENDPOINT": "http://127.0.0.1:1",
+        "DEVENV_OBJECTSTORE_BUCKET": "b",
+        "DEVENV_OBJECTSTORE_REGION": "auto",
+        "DEVENV_OBJECTSTORE_ACCESS_KEY_ID": "k",
+        "DEVENV_OBJECTSTORE_SECRET_ACCESS_KEY": "s",
+        "DEVENV_OBJECTSTORE_PROTECTED": "false",
+        "DEVENV_BACKEND_PROVIDER": "external",
+        "DEVENV_BACKEND_URL": "http://127.0.0.1:2",
+    }
+    return load_config(Options(root=root, project="t", environ=environ))
+
+
+def _choose(
+    config: Config,
+    facts: PortFacts,
+    *,
+    remembered: dict[str, int] | None = None,
+    engine: Observed | None = None,
+    strict: bool = False,
+) -> tuple[dict[str, int], list[str], PortConflictError | None]:
+    return choose_ports(config, remembered or {}, engine or Observed(), facts, strict=strict)
+
+
+def test_free_preferred_port_is_used(config: Config) -> None:
+    assert _choose(config, PortFacts(free={PG: True})) == ({"postgres": PG}, [], None)
+
+
+def test_taken_preferred_port_falls_back_to_a_spare_and_says_so(config: Config) -> None:
+    chosen, notes, error = _choose(config, PortFacts(free={PG: False}, spare=(40001,)))
+    assert (chosen, error) == ({"postgres": 40001}, None)
+    assert notes == [f"postgres: port {PG} is taken, using 40001 instead"]
+
+
+def test_strict_ports_names_the_container_holding_it(config: Config) -> None:
+    engine = Observed(published={PG: "other-postgres"})
+    _, _, error = _choose(
+        config, PortFacts(free={PG: False}, spare=(1,)), engine=engine, strict=True
+    )
+    assert isinstance(error, PortConflictError)
+    assert error.message == f"service postgres: host port {PG} is held by container other-postgres"
+
+
+def test_remembered_port_wins_and_ours_counts_as_free(config: Config) -> None:
+    facts = PortFacts(free={40002: True, PG: True})
+    assert _choose(config, facts, remembered={"postgres": 40002})[0] == {"postgres": 40002}
+    running = ObservedContainer("id", "t-postgres", "postgres", "running", "h", "img")
+    held = PortFacts(free={40002: False, PG: True})
+    chosen = _choose(config, held, remembered={"postgres": 40002}, engine=Observed((running,)))
+    assert chosen[0] == {"postgres": 40002}
+
+
+def test_another_projects_claim_is_never_chosen(config: Config) -> None:
+    facts = PortFacts(free={PG: True}, spare=(40003,), claimed=frozenset({PG}))
+    chosen, notes, _ = _choose(config, facts)
+    assert chosen == {"postgres": 40003}
+    assert notes
 
 
 @pytest.fixture
@@ -29,72 +91,21 @@ def held() -> Iterator[int]:
         yield int(s.getsockname()[1])
 
 
-def _free() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _choose(project: Project, state: State, **kw: object) -> tuple[dict[str, int], list[str]]:
-    notes: list[str] = []
-    chosen = choose_ports(
-        project,
-        state,
-        None,
-        local=lambda s: s == "postgres",
-        strict=bool(kw.get("strict", False)),
-        holder=lambda _p: None,
-        notes=notes,
-        claimed=kw.get("claimed", ()),  # type: ignore[arg-type]
-    )
-    return chosen, notes
-
-
-def test_free_preferred_port_is_used(tmp_path: Path) -> None:
-    port = _free()
-    chosen, notes = _choose(_project(port), State(tmp_path / "s.json"))
-    assert chosen == {"postgres": port}
-    assert notes == []
-
-
-def test_taken_preferred_port_falls_back_and_says_so(tmp_path: Path, held: int) -> None:
-    chosen, notes = _choose(_project(held), State(tmp_path / "s.json"))
-    assert chosen["postgres"] != held
-    assert notes == [f"postgres: port {held} is taken, using {chosen['postgres']} instead"]
-
-
-def test_strict_ports_fails_instead(tmp_path: Path, held: int) -> None:
-    with pytest.raises(PortConflictError, match=f"host port {held} is held by another process"):
-        _choose(_project(held), State(tmp_path / "s.json"), strict=True)
-
-
-def test_remembered_port_wins_over_preferred(tmp_path: Path) -> None:
-    remembered = _free()
-    state = State(tmp_path / "s.json", ports={"postgres": remembered})
-    chosen, _ = _choose(_project(_free()), state)
-    assert chosen == {"postgres": remembered}
-
-
-def test_another_projects_claim_is_never_chosen(tmp_path: Path) -> None:
-    port = _free()
-    chosen, notes = _choose(_project(port), State(tmp_path / "s.json"), claimed={port})
-    assert chosen["postgres"] != port
-    assert notes
+def test_a_listening_port_is_not_free(held: int) -> None:
+    assert not port_is_free(held)
 
 
 def test_claims_round_trip_and_ignore_own_and_stale(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEVENV_CACHE", str(tmp_path))
-    with port_claims("a") as claims:
-        claims.claim([5432, 8080])
-    with port_claims("b") as claims:
-        assert claims.others() == {5432, 8080}
-        claims.claim([5433])
-    with port_claims("a") as claims:
-        assert claims.others() == {5433}
-        assert claims.others(now=10**12) == set()  # a week-old claim is advice no longer
-        claims.release()
-    with port_claims("b") as claims:
-        assert claims.others() == set()
-    assert isinstance(claims, PortClaims)
+    assert claim_ports("a", [5432, 8080]) == set()
+    assert read_port_claims("b").others() == {5432, 8080}
+    assert claim_ports("b", [5433, 8080]) == {8080}  # taken meanwhile: nothing recorded
+    assert claim_ports("b", [5433]) == set()
+    claims = read_port_claims("a")
+    assert claims.others() == {5433}
+    assert claims.others(now=10**12) == set()  # a week-old claim is advice no longer
+    assert claims.mine()[0] == (5432, 8080)
+    release_ports("a")
+    assert read_port_claims("b").others() == set()

@@ -13,7 +13,7 @@ from devenv.checks import ids
 from devenv.model import CheckResult, Profile, ProviderBinding
 from devenv.phases.evaluate import evaluate
 from devenv.phases.registry import load_registry
-from devenv.report.json_report import SCHEMA_VERSION, dumps, to_json
+from devenv.report.json_report import REPORT_SCHEMA, dumps, to_json
 
 GOLDEN = Path(__file__).parent / "golden"
 WHEN = datetime(2026, 1, 6, 12, 0, tzinfo=UTC)
@@ -71,7 +71,7 @@ def test_seed_local_golden() -> None:
     text = report(LOCAL, seed_checks())
     assert_golden("seed_local.json", text)
     data = json.loads(text)
-    assert data["schema_version"] == SCHEMA_VERSION
+    assert data["schema_version"] == REPORT_SCHEMA
     assert [c["id"] for c in data["checks"]] == list(ids.ALL_CHECK_IDS)
     assert [a["status"] for a in data["can_proceed_now"]] == ["can-proceed"] * 4 + ["blocked"] * 2
 
@@ -124,5 +124,5 @@ def test_backend_exited_golden_regresses_08_with_one_root_cause() -> None:
 )
 def test_golden_files_are_valid_json_with_a_schema_version(name: str) -> None:
     assert (
-        json.loads((GOLDEN / name).read_text(encoding="utf-8"))["schema_version"] == SCHEMA_VERSION
+        json.loads((GOLDEN / name).read_text(encoding="utf-8"))["schema_version"] == REPORT_SCHEMA
     )

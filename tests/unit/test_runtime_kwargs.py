@@ -1,18 +1,18 @@
-"""Pure translation to docker SDK arguments, the state file, and the Runtime protocol's fake."""
+"""Pure translation to the engine's create body, the state file, and the fake engine."""
 
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 import devenv
 from devenv.errors import LockedError
-from devenv.runtime.base import ContainerSpec, ImageInfo, Observed, ObservedContainer, Runtime
-from devenv.runtime.docker import to_run_kwargs
-from devenv.state import load_state, project_lock
+from devenv.runtime.base import ContainerSpec, ImageInfo
+from devenv.runtime.docker import demultiplex, observed_container, to_create_body
+from devenv.runtime.fake import FakeRuntime
+from devenv.state import load_state, new_secret, project_lock, save_state
 
 
 def _spec(network_mode: str | None = None) -> ContainerSpec:
@@ -21,7 +21,6 @@ def _spec(network_mode: str | None = None) -> ContainerSpec:
         service="postgres",
         name="p-postgres",
         image="devenv-standin/postgres:15",
-        image_id="",
         environment=(("POSTGRES_USER", "ignition"),),
         command=("postgres",),
         ports=((5432, 40001),),
@@ -33,29 +32,59 @@ def _spec(network_mode: str | None = None) -> ContainerSpec:
 
 
 def test_ports_are_published_on_loopback_only() -> None:
-    kwargs = to_run_kwargs(_spec())
-    assert kwargs["ports"] == {"5432/tcp": ("127.0.0.1", 40001)}
-    assert kwargs["privileged"] is False
-    assert kwargs["volumes"] == {"p_pgdata": {"bind": "/var/lib/postgresql/data", "mode": "rw"}}
-    assert kwargs["labels"] == {"io.devenv.project": "p"}
-    assert kwargs["command"] == ["postgres"]
+    body = to_create_body(_spec())
+    host = body["HostConfig"]
+    assert host["PortBindings"] == {"5432/tcp": [{"HostIp": "127.0.0.1", "HostPort": "40001"}]}
+    assert body["ExposedPorts"] == {"5432/tcp": {}}
+    assert host["Privileged"] is False
+    assert host["Init"] is True
+    assert host["Binds"] == ["p_pgdata:/var/lib/postgresql/data:rw"]
+    assert body["Labels"] == {"io.devenv.project": "p"}
+    assert body["Cmd"] == ["postgres"]
+    assert body["Env"] == ["POSTGRES_USER=ignition"]
 
 
 def test_host_network_publishes_nothing() -> None:
-    kwargs = to_run_kwargs(_spec(network_mode="host"))
-    assert "ports" not in kwargs
-    assert kwargs["network_mode"] == "host"
+    body = to_create_body(_spec(network_mode="host"))
+    assert "PortBindings" not in body["HostConfig"]
+    assert "ExposedPorts" not in body
+    assert body["HostConfig"]["NetworkMode"] == "host"
 
 
-def test_state_file_is_created_0600_and_credentials_are_stable(tmp_path: Path) -> None:
+def test_container_list_entry_and_log_frames_are_read() -> None:
+    raw = {
+        "Id": "abc",
+        "Names": ["/p-postgres"],
+        "State": "exited",
+        "Status": "Exited (137) 3 seconds ago",
+        "Image": "img",
+        "Labels": {"io.devenv.service": "postgres", "io.devenv.config-hash": "h"},
+        "Ports": [{"PublicPort": 40001, "PrivatePort": 5432}, {"PrivatePort": 1}],
+    }
+    found = observed_container(raw)
+    assert (found.name, found.service, found.exit_code, found.host_ports) == (
+        "p-postgres", "postgres", 137, (40001,),
+    )  # fmt: skip
+    frames = b"\x01\0\0\0\0\0\0\x06hello\n" + b"\x02\0\0\0\0\0\0\x04oops"
+    assert demultiplex(frames) == "hello\noops"
+    assert demultiplex(b"plain tty output") == "plain tty output"
+
+
+def test_state_file_is_written_0600_and_read_back(tmp_path: Path) -> None:
     state = load_state(tmp_path, "proj")
-    first = state.credential("postgres_password")
-    state.save()
-    mode = stat.S_IMODE(state.path.stat().st_mode)
-    assert mode == 0o600
+    assert not state.exists
+    password = new_secret(24)
+    save_state(state.path, {"postgres_password": password}, {"postgres": 5432})
+    assert stat.S_IMODE(state.path.stat().st_mode) == 0o600
     again = load_state(tmp_path, "proj")
-    assert again.credential("postgres_password") == first
-    assert len(first) == 24
+    assert (again.exists, again.private) == (True, True)
+    assert again.credentials == {"postgres_password": password}
+    assert again.ports == {"postgres": 5432}
+    assert len(password) == 24
+    assert password.isalnum()
+    state.path.chmod(0o644)
+    assert load_state(tmp_path, "proj").private is False  # read as it is: `up` tightens it
+    assert stat.S_IMODE(state.path.stat().st_mode) == 0o644
 
 
 def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
@@ -69,110 +98,17 @@ def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
         pass
 
 
-class FakeRuntime:
-    """An in-memory engine; mypy proves it satisfies the Runtime protocol."""
-
-    def __init__(self) -> None:
-        self.containers: dict[str, ObservedContainer] = {}
-        self.images: dict[str, ImageInfo] = {}  # by tag
-        self.in_use: set[str] = set()
-
-    def observe(self, project: str) -> Observed:
-        return Observed(tuple(self.containers.values()), ())
-
-    def image(self, ref: str) -> ImageInfo | None:
-        return ImageInfo(id="sha256:1", tags=(ref,), labels={}, env={})
-
-    def build_image(
-        self,
-        context: Path,
-        tag: str,
-        *,
-        buildargs: Mapping[str, str],
-        labels: Mapping[str, str],
-        progress: object,
-    ) -> ImageInfo:
-        return ImageInfo(id="sha256:2", tags=(tag,), labels=labels, env={})
-
-    def import_rootfs(
-        self, tarball: Path, tag: str, *, labels: Mapping[str, str] | None = None
-    ) -> ImageInfo:
-        return ImageInfo(id="sha256:3", tags=(tag,), labels=labels or {}, env={})
-
-    def read_file(self, image: str, path: str) -> bytes | None:
-        return None
-
-    def layer_file(
-        self, base: str, source: Path, dest: str, tag: str, *, labels: Mapping[str, str]
-    ) -> ImageInfo:
-        return ImageInfo(id="sha256:4", tags=(tag,), labels=labels, env={})
-
-    def tag(self, image: str, ref: str) -> None:
-        return None
-
-    def list_images(self, repository: str) -> list[ImageInfo]:
-        by_id: dict[str, ImageInfo] = {}
-        for ref, info in self.images.items():
-            if ref.rpartition(":")[0] == repository:
-                known = by_id.get(info.id)
-                tags = (*known.tags, ref) if known else (ref,)
-                by_id[info.id] = ImageInfo(info.id, tags, info.labels, {}, info.created)
-        return list(by_id.values())
-
-    def images_in_use(self) -> set[str]:
-        return set(self.in_use)
-
-    def untag(self, ref: str) -> bool:
-        return self.images.pop(ref, None) is not None
-
-    def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
-        return None
-
-    def remove_volume(self, name: str) -> None:
-        return None
-
-    def run(self, spec: ContainerSpec) -> str:
-        self.containers[spec.service] = ObservedContainer(
-            id=spec.name,
-            name=spec.name,
-            service=spec.service,
-            state="running",
-            config_hash="",
-            image=spec.image,
-        )
-        return spec.name
-
-    def create(self, spec: ContainerSpec) -> str:
-        return self.run(spec)
-
-    def start(self, container_id: str, *, service: str = "") -> None:
-        return None
-
-    def stop(self, container_id: str, timeout: int = 10) -> None:
-        return None
-
-    def remove(self, container_id: str) -> None:
-        self.containers = {k: v for k, v in self.containers.items() if v.id != container_id}
-
-    def inspect_state(self, container_id: str) -> ObservedContainer | None:
-        return next((c for c in self.containers.values() if c.id == container_id), None)
-
-    def logs(self, container_id: str, tail: int = 20) -> str:
-        return ""
-
-    def follow_logs(self, container_id: str) -> Iterator[str]:
-        return iter(())
-
-    def port_holder(self, host_port: int) -> str | None:
-        return None
-
-
-def test_fake_runtime_conforms_to_the_protocol() -> None:
-    runtime: Runtime = FakeRuntime()
-    cid = runtime.run(_spec())
-    assert runtime.observe("p").container("postgres") is not None
+def test_fake_runtime_keeps_containers_by_project() -> None:
+    runtime = FakeRuntime()
+    cid = runtime.create(_spec())
+    runtime.start(cid, service="postgres")
+    found = runtime.observe("p").container("postgres")
+    assert found is not None
+    assert found.state == "running"
+    assert runtime.observe("other").containers == ()
     runtime.remove(cid)
     assert runtime.observe("p").container("postgres") is None
+    assert runtime.journal == ["create postgres", "start postgres", "remove postgres"]
 
 
 def test_public_surface() -> None:

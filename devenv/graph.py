@@ -1,24 +1,15 @@
-"""Service dependency graph: cycle search and a stable topological order."""
+"""Dependency graphs (services, phases): the one cycle search and a stable topological order."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from devenv.errors import ConfigError
-from devenv.model import ServiceSpec
-
 Graph = Mapping[str, Iterable[str]]
 
 
-def _as_graph(services: Graph | Iterable[ServiceSpec]) -> dict[str, tuple[str, ...]]:
-    if isinstance(services, Mapping):
-        return {name: tuple(deps) for name, deps in services.items()}
-    return {svc.name: svc.depends_on for svc in services}
-
-
-def find_cycle(services: Graph | Iterable[ServiceSpec]) -> list[str] | None:
+def find_cycle(nodes: Graph) -> list[str] | None:
     """The first dependency cycle as a closed path ``[a, b, a]``, or None; deterministic."""
-    graph = _as_graph(services)
+    graph = {name: tuple(deps) for name, deps in nodes.items()}
     done: set[str] = set()
 
     def visit(node: str, path: list[str]) -> list[str] | None:
@@ -40,16 +31,17 @@ def find_cycle(services: Graph | Iterable[ServiceSpec]) -> list[str] | None:
     return None
 
 
-def topological_order(services: Graph | Iterable[ServiceSpec]) -> list[str]:
-    """Dependencies first; among services ready at the same time, declaration order wins.
+def topological_order(nodes: Graph) -> list[str]:
+    """Dependencies first; among nodes ready at the same time, declaration order wins.
 
     Declaration order (not the alphabet) keeps the order a reader of compose.yaml expects:
     postgres, objectstore, backend. Dependencies on names outside the graph are ignored.
+    Raises ValueError on a cycle: callers check `find_cycle` first to say where it is.
     """
-    graph = _as_graph(services)
+    graph = {name: tuple(deps) for name, deps in nodes.items()}
     cycle = find_cycle(graph)
     if cycle:
-        raise ConfigError(f"dependency cycle: {' → '.join(cycle)}")
+        raise ValueError(f"dependency cycle: {' → '.join(cycle)}")
     placed: list[str] = []
     seen: set[str] = set()
     remaining = list(graph)

@@ -1,0 +1,168 @@
+"""What the files say, read once per run: the project root, the profile and the compose file."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devenv.errors import ConfigError
+from devenv.model import SERVICES, BackendBuild, Profile, Project, ServiceSpec
+
+_NAME_OK = re.compile(r"[^a-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Where and how: the project directory, its name, the profile and overrides."""
+
+    root: Path
+    project: str
+    profile: str | None = None
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def find_root(start: Path | None = None) -> Path:
+    env = os.environ.get("DEVENV_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "compose" / "compose.yaml").is_file():
+            return candidate
+    raise ConfigError(
+        "no compose/compose.yaml here or in any parent directory",
+        hint="run devenv inside the project checkout, or set DEVENV_ROOT",
+    )
+
+
+def default_project_name(root: Path) -> str:
+    env = os.environ.get("DEVENV_PROJECT")
+    if env:
+        return env
+    return _NAME_OK.sub("-", root.name.lower()).strip("-_") or "devenv"
+
+
+@dataclass(frozen=True)
+class MigrationSource:
+    """Where the backend's sqlx migrations are, or why they are unknown (`directory` None)."""
+
+    directory: Path | None
+    source: Path | None  # the checkout they belong to (the directory itself, for an image)
+    display: str = ""
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The profile and the compose file of one run, validated; nothing asked of the engine."""
+
+    options: Options
+    profile: Profile
+    project: Project
+
+    @property
+    def name(self) -> str:
+        return self.options.project
+
+    def local(self, service: str) -> bool:
+        return self.profile.binding(service).provider == "local"
+
+    def protected(self, service: str) -> bool:
+        binding = self.profile.binding(service)
+        return binding.provider == "external" and binding.protected
+
+    def service(self, name: str) -> ServiceSpec:
+        return self.project.service(name)
+
+    def has(self, name: str) -> bool:
+        return any(s.name == name for s in self.project.services)
+
+    def backend_context(self) -> Path | None:
+        """The backend source checkout to build: the profile's `context`, else compose's."""
+        if not self.has("backend"):
+            return None
+        ctx = self.profile.binding("backend").settings.get("context")
+        return Path(ctx) if ctx else self.service("backend").build_context
+
+    def backend_build(self) -> BackendBuild | None:
+        """How the profile asks for the backend to be built; None when it runs a given image."""
+        settings = self.profile.binding("backend").settings
+        context = self.backend_context()
+        if context is None or settings.get("image") or not self.local("backend"):
+            return None
+        return BackendBuild(
+            context=context,
+            package=settings.get("package", BackendBuild.package),
+            binary=settings.get("binary", BackendBuild.binary),
+            locked={"true": True, "false": False}.get(settings.get("locked", "")),
+        )
+
+    def migration_source(self) -> MigrationSource:
+        """The migrations the backend will accept in its database, or why they are unknown
+        (an external backend, an image without `migrations`)."""
+        binding = self.profile.binding("backend")
+        if binding.provider == "external":
+            return MigrationSource(None, None, why="the backend is external")
+        image = binding.settings.get("image")
+        context = None if image else self.backend_context()
+        explicit = binding.settings.get("migrations")
+        if explicit:
+            directory = Path(explicit)
+            source = context.resolve() if context else directory.resolve()
+            return MigrationSource(
+                directory, source, display=f"{directory} (services.backend.migrations)"
+            )
+        if image:
+            return MigrationSource(
+                None,
+                None,
+                why=f"the backend runs image {image}; services.backend.migrations would name "
+                "its migrations",
+            )
+        if context is None:
+            return MigrationSource(None, None, why="the backend has no source checkout")
+        directory = context / "migrations"
+        if not directory.is_dir():
+            return MigrationSource(
+                None, None, why=f"{context.resolve()} has no migrations directory"
+            )
+        return MigrationSource(directory, context.resolve(), display=str(directory))
+
+
+def load_config(options: Options) -> Config:
+    """Read and validate the profile and the compose file; raises ConfigError on bad input."""
+    from devenv.config.compose import load_project
+    from devenv.config.profiles import resolve_profile
+
+    profile = resolve_profile(
+        options.root, options.profile, environ=options.environ, cli_overrides=options.overrides
+    )
+    project = load_project(options.root, project_name=options.project, variables=options.environ)
+    _fixed_services(project)
+    return Config(options, profile, project)
+
+
+def _fixed_services(project: Project) -> None:
+    """The stack is Postgres, an object store and the backend: profiles bind, checks probe and
+    phases read exactly these, so the compose file declares exactly these."""
+    from devenv.config.compose import display_path
+
+    file = display_path(project.compose_file, project.root)
+    names = [s.name for s in project.services]
+    for name in names:
+        if name not in SERVICES:
+            raise ConfigError(
+                f"unknown service `{name}`: the stack is {', '.join(SERVICES)}",
+                file=file,
+                key=f"services → {name}",
+                hint="remove it; devenv runs exactly these services",
+            )
+    for name in SERVICES:
+        if name not in names:
+            raise ConfigError(
+                f"missing service `{name}`", file=file, key="services", hint=f"declare {name}"
+            )

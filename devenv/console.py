@@ -1,0 +1,91 @@
+"""The console: everything devenv prints (lines, tables, JSON, progress, the error line),
+redacted with the run's one secret registry."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from devenv.config.secrets import Secrets
+from devenv.errors import DevenvError, ReadinessError
+
+
+def grid(rows: Sequence[Sequence[str]], *, width: int | None = None, indent: int = 0) -> str:
+    """Left-aligned columns two spaces apart; with `width`, the last column wraps to fit."""
+    if not rows:
+        return " " * indent + "(none)"
+    columns = len(rows[0])
+    widths = [max(len(row[i]) for row in rows) for i in range(columns - 1)]
+    lines = []
+    for row in rows:
+        head = " " * indent + "".join(
+            f"{cell:<{w}}  " for cell, w in zip(row, widths, strict=False)
+        )
+        if width is None:
+            lines.append((head + row[-1]).rstrip())
+            continue
+        room = max(width - len(head), 20)
+        wrapped = textwrap.wrap(row[-1], room, break_on_hyphens=False) or [""]
+        lines.append((head + wrapped[0]).rstrip())
+        lines.extend(" " * len(head) + more for more in wrapped[1:])
+    return "\n".join(lines)
+
+
+class Console:
+    """Where output goes. Every text passes through `secrets.redact` on its way out."""
+
+    def __init__(
+        self,
+        *,
+        secrets: Secrets | None = None,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+    ) -> None:
+        self.secrets = secrets or Secrets()
+        self._out = out
+        self._err = err
+        self._started = time.monotonic()
+        self._lock = threading.Lock()  # progress lines come from several threads
+
+    @property
+    def out(self) -> IO[str]:
+        return self._out or sys.stdout
+
+    @property
+    def err(self) -> IO[str]:
+        return self._err or sys.stderr
+
+    def _write(self, stream: IO[str], text: str, *, flush: bool = False) -> None:
+        with self._lock:
+            stream.write(self.secrets.redact(text) + "\n")
+            if flush:
+                stream.flush()
+
+    def line(self, text: str = "", *, flush: bool = False) -> None:
+        self._write(self.out, text, flush=flush)
+
+    def json(self, data: Any) -> None:
+        self._write(self.out, json.dumps(data, indent=2, sort_keys=False, default=str))
+
+    def table(self, rows: Sequence[Sequence[str]], *, indent: int = 0) -> None:
+        self._write(self.out, grid(rows, indent=indent))
+
+    def progress(self, message: str) -> None:
+        """A timestamped progress line on stderr (seconds since the command started)."""
+        elapsed = time.monotonic() - self._started
+        self._write(self.err, f"[{elapsed:5.1f}s] {message}", flush=True)
+
+    def write_file(self, path: Path, text: str) -> None:
+        path.write_text(self.secrets.redact(text).rstrip("\n") + "\n", encoding="utf-8")
+
+    def error(self, exc: DevenvError) -> None:
+        """The one line a handled error ends in (a readiness error adds its details)."""
+        self._write(self.err, exc.one_line())
+        if isinstance(exc, ReadinessError) and exc.details:
+            self._write(self.err, exc.details)

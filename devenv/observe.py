@@ -1,0 +1,276 @@
+"""Observe once: every fact the plan needs, gathered before any decision and changing nothing.
+
+The engine (containers and volumes by label, who publishes which host port), images by
+reference with the identity each should have (recipe hashes, backend source fingerprints),
+which host ports a listener could bind now and which other projects claim (read only), the
+state file as read, the backend source's migrations and, when Postgres answers, the rows it
+applied, and whether the bucket exists. Nothing is decided here and nothing is written.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from devenv.config.load import Config
+from devenv.model import LOOPBACK
+from devenv.probes.base import ProbeFailure
+from devenv.runtime.base import ImageInfo, Observed, ObservedContainer, Runtime
+from devenv.state import (
+    CREDENTIALS,
+    StateFile,
+    claimed_image,
+    load_state,
+    new_secret,
+    read_port_claims,
+)
+
+if TYPE_CHECKING:
+    from devenv.checks.services import ServiceState
+    from devenv.migrations import AppliedMigration, MigrationSet
+    from devenv.probes.base import Probe
+    from devenv.probes.clients import ClientsFor
+    from devenv.stack import Stack
+
+
+@dataclass(frozen=True)
+class PortFacts:
+    """Host ports as they are now: which candidates a listener could bind, spare free ports
+    for fallbacks, and other devenv projects' claims."""
+
+    free: Mapping[int, bool] = field(default_factory=dict)
+    spare: tuple[int, ...] = ()
+    claimed: frozenset[int] = frozenset()  # by other projects on this machine
+    mine: tuple[int, ...] = ()  # this project's own claim
+    claimed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class MigrationFacts:
+    known: MigrationSet | None = None  # what the backend source accepts
+    why: str = ""  # why `known` is None
+    applied: tuple[AppliedMigration, ...] | None = None  # None: Postgres did not answer now
+    unread: str = ""  # why `applied` is None
+
+
+@dataclass(frozen=True)
+class Observation:
+    engine: Observed = field(default_factory=Observed)
+    state: StateFile | None = None
+    fresh: Mapping[str, str] = field(default_factory=dict)  # credentials drawn for any missing
+    images: Mapping[str, ImageInfo | None] = field(default_factory=dict)  # by reference
+    identities: Mapping[str, str] = field(default_factory=dict)  # service -> image identity
+    ports: PortFacts = field(default_factory=PortFacts)
+    image_claim: str | None = None  # the backend image this project claims machine-wide
+    migrations: MigrationFacts = field(default_factory=MigrationFacts)
+    bucket: bool | None = None  # None: the object store did not answer now
+    now: float = 0.0
+
+
+def observe(config: Config, runtime: Runtime, clients: ClientsFor) -> Observation:
+    """All the I/O `up` needs before it decides: engine, images, ports, files, providers."""
+    state = load_state(config.options.root, config.name)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        engine = pool.submit(runtime.observe, config.name)
+        images = pool.submit(observe_images, config, runtime)
+        ports = pool.submit(_ports, config, state)
+        known = pool.submit(_migration_set, config)
+        observed = engine.result()
+        current = _current_stack(config, state)
+        applied = pool.submit(_applied, config, observed, current, clients, known.result()[0])
+        bucket = pool.submit(_bucket, config, observed, current, clients)
+        identities, found = images.result()
+        migration_set, why = known.result()
+        rows, unread = applied.result()
+        return Observation(
+            engine=observed,
+            state=state,
+            fresh={
+                name: new_secret(length)
+                for name, length in CREDENTIALS.items()
+                if not state.credentials.get(name)
+            },
+            images=found,
+            identities=identities,
+            ports=ports.result(),
+            image_claim=claimed_image(config.name),
+            migrations=MigrationFacts(migration_set, why, rows, unread),
+            bucket=bucket.result(),
+            now=time.time(),
+        )
+
+
+def _current_stack(config: Config, state: StateFile) -> Stack:
+    """The stack as it runs now (the state's credentials and ports): where to read from."""
+    from devenv.stack import resolve
+
+    return resolve(config, state.credentials, state.ports)
+
+
+def observe_images(
+    config: Config, runtime: Runtime
+) -> tuple[dict[str, str], dict[str, ImageInfo | None]]:
+    from devenv.images import identity
+    from devenv.images.choice import candidate_refs
+
+    root = config.options.root
+    identities: dict[str, str] = {}
+    refs: list[str] = []
+    for svc in config.project.services:
+        if not config.local(svc.name):
+            continue
+        given = config.profile.binding(svc.name).settings.get("image")
+        if svc.name == "backend" and given:
+            refs.append(given)
+            continue
+        recipe = svc.standin.recipe if svc.standin else None
+        made = config.backend_build() if recipe == "backend" else None
+        if made is not None:
+            identities[svc.name] = identity.backend_identity(root, made)
+        elif recipe is not None and recipe != "backend":
+            identities[svc.name] = identity.recipe_hash(root, recipe)
+        refs += candidate_refs(
+            ref=svc.image,
+            standin=svc.standin.image if svc.standin else None,
+            recipe=recipe,
+            identity=identities.get(svc.name),
+        )
+    return identities, {ref: runtime.image(ref) for ref in dict.fromkeys(refs)}
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a listener could bind loopback:port (connections in TIME_WAIT do not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def _ports(config: Config, state: StateFile) -> PortFacts:
+    claims = read_port_claims(config.name)
+    claimed = frozenset(claims.others())
+    mine, at = claims.mine()
+    candidates: list[int] = []
+    for svc in config.project.services:
+        if config.local(svc.name) and svc.host_port is not None:
+            remembered = state.ports.get(svc.name)
+            candidates += [p for p in (remembered, svc.host_port) if p]
+    free = {port: port_is_free(port) for port in dict.fromkeys(candidates)}
+    spare: list[int] = []
+    with ExitStack() as held:  # held open together, so that the spares are distinct
+        while len(spare) < len(free):
+            s = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            s.bind((LOOPBACK, 0))
+            port = int(s.getsockname()[1])
+            if port not in claimed and port not in free:
+                spare.append(port)
+    return PortFacts(free, tuple(spare), claimed, mine, at)
+
+
+def _migration_set(config: Config) -> tuple[MigrationSet | None, str]:
+    if not config.local("backend"):
+        return None, "the backend is external"
+    source = config.migration_source()
+    if source.directory is None or source.source is None:
+        return None, source.why
+    from devenv.migrations import read_migration_set
+
+    known = read_migration_set(source.directory, source=source.source, display=source.display)
+    return known, ""
+
+
+def _applied(
+    config: Config,
+    engine: Observed,
+    current: Stack,
+    clients: ClientsFor,
+    known: MigrationSet | None,
+) -> tuple[tuple[AppliedMigration, ...] | None, str]:
+    """The database's migration rows when they can be read right now (read-only)."""
+    if known is None:
+        return None, "no migrations to compare"
+    if config.local("postgres"):
+        pg = engine.container("postgres")
+        if pg is None or pg.state != "running":
+            return None, "Postgres is not running yet"
+    try:
+        return clients(current).applied_migrations(), ""
+    except ProbeFailure as exc:
+        return None, exc.message
+
+
+def _bucket(config: Config, engine: Observed, current: Stack, clients: ClientsFor) -> bool | None:
+    if config.local("objectstore"):
+        store = engine.container("objectstore")
+        if store is None or store.state != "running":
+            return None
+    try:
+        return clients(current).bucket_exists()
+    except ProbeFailure:
+        return None
+
+
+# --- what runs now: status, checks, logs ---------------------------------------------------
+
+
+def current(config: Config, runtime: Runtime | None) -> tuple[Observed, Stack]:
+    """The engine's containers of this project (none without a runtime) and the stack as
+    the state file says it runs (credentials, ports)."""
+    state = load_state(config.options.root, config.name)
+    engine = runtime.observe(config.name) if runtime is not None else Observed()
+    return engine, _current_stack(config, state)
+
+
+def attempt(probe: Probe) -> tuple[bool, str]:
+    """One probe attempt: (passed, its fact or the first line of its error)."""
+    try:
+        return True, probe.attempt()
+    except ProbeFailure as exc:
+        return False, (exc.message.splitlines() or [""])[0]
+
+
+def service_state(
+    service: str, container: ObservedContainer | None, runtime: Runtime | None
+) -> ServiceState:
+    """What the engine says about a local service; its last log lines when it is not running."""
+    from devenv.checks.services import ServiceState
+
+    if container is None:
+        return ServiceState(service)
+    logs = ""
+    if container.state != "running" and runtime is not None:
+        logs = runtime.logs(container.id, tail=40)
+    return ServiceState(
+        service,
+        state=container.state,
+        exit_code=container.exit_code,
+        restart_count=container.restart_count,
+        logs=logs,
+    )
+
+
+def external_state(stack: Stack, service: str) -> ServiceState:
+    """Whether an external provider accepts a TCP connection (credentials are not involved)."""
+    from urllib.parse import urlsplit
+
+    from devenv.checks.services import ServiceState
+
+    url = stack.endpoints.storage.endpoint if service == "objectstore" else stack.url(service)
+    parts = urlsplit(url)
+    default = {"postgres": 5432, "postgresql": 5432, "https": 443}.get(parts.scheme, 80)
+    host, port = parts.hostname or "", parts.port or default
+    endpoint = f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return ServiceState(service, external=True, endpoint=endpoint, reachable=True)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        return ServiceState(service, external=True, endpoint=endpoint, error=why)

@@ -1,0 +1,49 @@
+"""The error tree: one exit code per kind of failure, drawn in errors.py's docstring."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from devenv import errors
+from devenv.errors import DevenvError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _kinds() -> list[type[DevenvError]]:
+    return [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, DevenvError) and c is not DevenvError
+    ]
+
+
+def test_exit_codes_are_distinct_and_one_means_checks_only() -> None:
+    codes: dict[int, list[str]] = {}
+    for kind in _kinds():
+        codes.setdefault(kind.exit_code, []).append(kind.__name__)
+    assert sorted(codes.pop(1)) == ["ChecksFailedError", "UnhealthyError"]
+    assert codes.pop(3) == ["ConfigError", "MissingSecretError"]  # a kind of config error
+    assert all(len(names) == 1 for names in codes.values()), codes
+    assert errors.EngineError.exit_code == 11
+    assert errors.Interrupted.exit_code == 130
+
+
+def test_every_kind_is_in_the_docstring_tree_with_its_code() -> None:
+    tree = errors.__doc__ or ""
+    for kind in _kinds():
+        line = next((row for row in tree.splitlines() if f" {kind.__name__} " in row), "")
+        assert kind.__name__ in line, kind
+        if kind is not errors.MissingSecretError:
+            assert f"({kind.exit_code})" in line, line
+
+
+def test_the_root_is_never_raised() -> None:
+    """Every handled failure names its kind (and so its exit code)."""
+    bare = re.compile(r"\bDevenvError\(")
+    for path in (ROOT / "devenv").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if path.name == "errors.py":
+            text = text.replace("class DevenvError(Exception):", "")
+        assert not bare.search(text), path

@@ -14,7 +14,7 @@ import typer
 from devenv.console import Console
 from devenv.errors import DevenvError, Interrupted
 
-COMMANDS = ("up", "down", "status", "logs", "check", "report", "config", "images")
+COMMANDS = ("up", "down", "status", "logs", "check", "report", "config", "images", "ui")
 
 app = typer.Typer(
     name="devenv",
@@ -25,15 +25,6 @@ app = typer.Typer(
 )
 for _name in COMMANDS:
     importlib.import_module(f"devenv.cli.{_name}").register(app)
-
-
-def _register_ui() -> None:
-    from devenv.cli.ui import ui
-
-    app.command("ui")(ui)
-
-
-_register_ui()
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

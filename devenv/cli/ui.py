@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
 
-from devenv.cli.main import JsonOpt, ProfileOpt, ProjectOpt, SetOpt
+from devenv.cli.options import JsonOpt, ProfileOpt, ProjectOpt, SetOpt, console, options
 
 
 def ui(
+    ctx: typer.Context,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
     sets: SetOpt = None,
@@ -24,37 +24,40 @@ def ui(
     as_json: JsonOpt = False,
 ) -> None:
     """Serve a live dashboard of the stack, the checks and the phase graph on 127.0.0.1."""
-    from devenv.cli.main import _emit, _options, _remember_secrets, progress
     from devenv.errors import Interrupted
     from devenv.ui.adapter import Adapter, process_alive
     from devenv.ui.guard import new_token
     from devenv.ui.hub import Hub
     from devenv.ui.server import bind, create_app, serve
 
-    options = _options(project, profile, sets)
-    _remember_secrets(options)
-    adapter = Adapter(options)
+    out = console(ctx)
+    opts = options(ctx, project, profile, sets)
+    adapter = Adapter(opts, out.secrets)
     profile_name = adapter.validate()  # a bad profile fails here, before anything listens
     sock = bind(port)
     bound = int(sock.getsockname()[1])
     url = f"http://127.0.0.1:{bound}/"
     hub = Hub(adapter, alive=process_alive)
-    app = create_app(
-        hub, port=bound, token=new_token(), project=options.project, profile=profile_name
-    )
-    if as_json:
-        # one line, so that a script can read it before the server takes over
-        _emit(json.dumps({"url": url, "project": options.project, "profile": profile_name}))
+    web = create_app(hub, port=bound, token=new_token(), project=opts.project, profile=profile_name)
+    # flushed: whoever started us (a script, a test) reads the URL before we serve
+    if as_json:  # one line, which a script reads before the server takes over
+        said = {"url": url, "project": opts.project, "profile": profile_name}
+        out.line(json.dumps(said), flush=True)
     else:
-        _emit(f"devenv ui for project {options.project} (profile {profile_name}): {url}")
-        progress("Ctrl-C stops it")
-    sys.stdout.flush()  # whoever started us (a script, a test) reads the URL before we serve
+        out.line(
+            f"devenv ui for project {opts.project} (profile {profile_name}): {url}", flush=True
+        )
+        out.progress("Ctrl-C stops it")
     if not no_browser:
         import webbrowser
 
         if not webbrowser.open(url):
-            progress(f"no browser found; open {url} yourself")
+            out.progress(f"no browser found; open {url} yourself")
     try:
-        serve(app, sock)
+        serve(web, sock)
     except Interrupted:
-        progress("stopped")
+        out.progress("stopped")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ui)

@@ -48,7 +48,7 @@ class Engine(Protocol):
 
     def up(self, progress: Callable[[str], None]) -> str: ...
 
-    def restart(self, service: str) -> str: ...
+    def restart(self, service: str, progress: Callable[[str], None]) -> str: ...
 
     def redact(self, text: str) -> str: ...
 
@@ -61,12 +61,8 @@ async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
 
 
-def said(exc: BaseException) -> str:
-    if isinstance(exc, DevenvError):
-        return exc.one_line()
-    log.exception("devenv ui: unexpected error", exc_info=exc)
-    text = str(exc).strip() or type(exc).__name__
-    return f"internal error: {text.splitlines()[0]}"
+# What the page says where a bug (not a handled error) stopped a task; the traceback is logged.
+INTERNAL = "internal error: see the terminal devenv ui runs in"
 
 
 def _clock_time() -> str:
@@ -156,7 +152,12 @@ class Hub:
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("devenv ui: a bug stopped a task", exc_info=exc)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -185,8 +186,8 @@ class Hub:
         started = time.perf_counter()
         try:
             observation = await in_thread(self.engine.observe)
-        except Exception as exc:
-            self._status_error = said(exc)
+        except DevenvError as exc:
+            self._status_error = exc.one_line()
             self._publish_services()
             self.publish("meta", page.render_meta(_clock_time(), None, self._status_error))
             return
@@ -201,23 +202,28 @@ class Hub:
         self._spawn(self._watch())
 
     async def _probe(self, observation: Any, service: str) -> None:
+        row = self._unknown(service, INTERNAL)  # unless the probe returns or explains
         try:
-            self._rows[service] = await in_thread(self.engine.probe, observation, service)
-        except Exception as exc:
-            old = self._rows.get(service)
-            self._rows[service] = ServiceView(
-                name=service,
-                provider=old.provider if old else "",
-                state="unknown",
-                healthy=False,
-                detail=said(exc),
-                latency_ms=None,
-                image=old.image if old else "",
-                url=old.url if old else "",
-            )
+            row = await in_thread(self.engine.probe, observation, service)
+        except DevenvError as exc:  # e.g. the engine failed reading a dead container's logs
+            row = self._unknown(service, exc.one_line())
         finally:
             self._inflight.discard(service)
-        self._publish_services()
+            self._rows[service] = row
+            self._publish_services()
+
+    def _unknown(self, service: str, detail: str) -> ServiceView:
+        old = self._rows.get(service)
+        return ServiceView(
+            name=service,
+            provider=old.provider if old else "",
+            state="unknown",
+            healthy=False,
+            detail=detail,
+            latency_ms=None,
+            image=old.image if old else "",
+            url=old.url if old else "",
+        )
 
     def _publish_services(self) -> None:
         rows = [self._rows[s] for s in self.engine.services if s in self._rows]
@@ -242,26 +248,31 @@ class Hub:
         started = time.monotonic()
         try:
             checked: Checked = await in_thread(self.engine.run_checks)
-        except Exception as exc:
-            message = said(exc)
-            self._run = CheckRun(
-                self._runs, _clock_time(), time.monotonic() - started, error=message
-            )
+        except DevenvError as exc:
+            self._ended(started, error=exc.one_line())
             raise
+        except BaseException:  # a bug, or the server stopping: said, and re-raised
+            self._ended(started, error=INTERNAL)
+            raise
+        self._ended(started, checked)
+        return f"run #{self._runs}: {summary(checked.checks)}"
+
+    def _ended(self, started: float, checked: Checked | None = None, error: str = "") -> None:
+        seconds = time.monotonic() - started
+        if checked is None:
+            self._run = CheckRun(self._runs, _clock_time(), seconds, error=error)
         else:
             self._run = CheckRun(
                 number=self._runs,
                 finished=_clock_time(),
-                seconds=time.monotonic() - started,
+                seconds=seconds,
                 checks=tuple(check_view(c) for c in checked.checks),
                 summary=summary(checked.checks),
                 evaluation=checked.evaluation,
                 profile=checked.profile,
             )
-            return f"run #{self._runs}: {self._run.summary}"
-        finally:
-            self._checks_running = False
-            self._publish_checks()
+        self._checks_running = False
+        self._publish_checks()
 
     # --- actions -----------------------------------------------------------------------
 
@@ -284,7 +295,8 @@ class Hub:
             service = name.removeprefix("restart ")
 
             async def work() -> str:
-                return str(await in_thread(self.engine.restart, service))
+                progress = self._progress_from_thread()
+                return str(await in_thread(self.engine.restart, service, progress))
 
         else:
             raise ValueError(f"unknown action {name!r}")
@@ -311,19 +323,21 @@ class Hub:
 
     async def _act(self, name: str, work: Callable[[], Awaitable[str]]) -> None:
         started = time.monotonic()
+        message, ok = INTERNAL, False  # unless the work returns or explains
         try:
             message, ok = await work(), True
-        except Exception as exc:
-            message, ok = said(exc), False
-        self._action = ActionView(
-            name=name,
-            running=False,
-            ok=ok,
-            message=message,
-            lines=self._action.lines,
-            started=self._action.started,
-            seconds=time.monotonic() - started,
-        )
-        self._busy = False
-        self.publish("action", page.render_action(self._action))
-        self._wake.set()  # show what the action changed without waiting for the next tick
+        except DevenvError as exc:
+            message = exc.one_line()
+        finally:
+            self._action = ActionView(
+                name=name,
+                running=False,
+                ok=ok,
+                message=message,
+                lines=self._action.lines,
+                started=self._action.started,
+                seconds=time.monotonic() - started,
+            )
+            self._busy = False
+            self.publish("action", page.render_action(self._action))
+            self._wake.set()  # show what the action changed without waiting for the next tick

@@ -18,10 +18,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from devenv.errors import PortConflictError
+from devenv.errors import DevenvError, PortConflictError
 from devenv.ui import page
 from devenv.ui.guard import TOKEN_HEADER, refusal
-from devenv.ui.hub import Hub, Subscriber, in_thread, said
+from devenv.ui.hub import Hub, Subscriber, in_thread
 
 STATIC = Path(__file__).with_name("static")
 LOOPBACK = "127.0.0.1"
@@ -115,8 +115,8 @@ def create_app(hub: Hub, *, port: int, token: str, project: str, profile: str) -
         try:
             lines = await in_thread(lambda: hub.engine.logs(service))
             html = page.render_logs(service, lines)
-        except Exception as exc:
-            html = page.render_logs(service, [], said(exc))
+        except DevenvError as exc:  # no container yet, or the engine is down
+            html = page.render_logs(service, [], exc.one_line())
         return HTMLResponse(hub.engine.redact(html))
 
     def action(name: str) -> Response:

@@ -172,9 +172,9 @@ def test_one_action_at_a_time() -> None:
         gate = threading.Event()
         original = engine.restart
 
-        def slow_restart(service: str) -> str:
+        def slow_restart(service: str, progress: Callable[[str], None]) -> str:
             gate.wait(5)
-            return original(service)
+            return original(service, progress)
 
         engine.restart = slow_restart  # type: ignore[method-assign]
         assert hub.start("restart postgres")
@@ -214,3 +214,4 @@ def test_each_check_run_replaces_the_last_and_draws_the_graph() -> None:
         assert "check run #2" in hub.latest["phases"]
 
     run(body)
+

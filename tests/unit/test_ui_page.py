@@ -234,7 +234,7 @@ def test_a_second_action_while_one_runs_is_409(client: Client) -> None:
     gate = threading.Event()
     engine = client.hub.engine
     assert isinstance(engine, FakeEngine)
-    engine.restart = lambda service: (gate.wait(5), "done")[1]  # type: ignore[method-assign]
+    engine.restart = lambda service, progress: (gate.wait(5), "done")[1]  # type: ignore[method-assign]
     headers = {"X-Devenv-Token": TOKEN}
     assert client.post("/actions/restart/postgres", headers=headers).status_code == 202
     busy = client.post("/actions/checks", headers=headers)

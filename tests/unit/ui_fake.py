@@ -66,7 +66,8 @@ class FakeEngine:
         progress(f"creating postgres with {SECRET}")
         return "stack is up"
 
-    def restart(self, service: str) -> str:
+    def restart(self, service: str, progress: Callable[[str], None]) -> str:
+        progress(f"restarting {service}")
         if self.fail_restart is not None:
             raise self.fail_restart
         self.healthy[service] = True

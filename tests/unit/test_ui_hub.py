@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from devenv.errors import LockedError
-from devenv.ui.hub import Engine, Hub, Subscriber
+from devenv.ui.hub import INTERNAL, Engine, Hub, Subscriber
 from tests.unit.ui_fake import SECRET, FakeEngine
 
 
@@ -215,3 +218,21 @@ def test_each_check_run_replaces_the_last_and_draws_the_graph() -> None:
 
     run(body)
 
+
+def test_a_bug_is_logged_with_its_traceback_and_the_page_carries_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def body(hub: Hub, engine: FakeEngine) -> None:
+        engine.fail_restart = KeyError("a bug")
+        assert hub.start("restart backend")
+        await until(lambda: hub.busy is None)
+        assert INTERNAL in hub.latest["action"]
+        assert "a bug" not in hub.latest["action"]  # what a bug says stays in the terminal
+        assert hub.start("checks")  # the page is not stuck on the failed action
+        await until(lambda: hub.busy is None)
+
+    with caplog.at_level(logging.ERROR, logger="devenv.ui"):
+        run(body)
+    [record] = [r for r in caplog.records if r.name == "devenv.ui"]
+    assert record.exc_info is not None
+    assert record.exc_info[0] is KeyError

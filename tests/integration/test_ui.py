@@ -406,18 +406,9 @@ def test_a_killed_postgres_shows_unhealthy_within_3s_and_comes_back(
 
     wait(browser, 60, "the check run finished", idle)
     click(browser, "#run-up")
-    wait(
-        browser,
-        120,
-        "up finished",
-        lambda d: (
-            idle(d)
-            and js(
-                d, "return document.querySelector('#action [data-action-name]')?.dataset.actionName"
-            )
-            == "up"
-        ),
-    )
+    done = "const a = document.querySelector('#action [data-action-name]');"
+    done += "return a !== null && a.dataset.actionName === 'up' && a.dataset.busy === 'false';"
+    wait(browser, 120, "up finished", lambda d: js(d, done))  # one read: the fragment may swap
     said = browser.find_element(By.ID, "action").text
     assert "done" in said, said
     Select(browser.find_element(By.ID, "log-service")).select_by_value("postgres")

@@ -14,7 +14,7 @@ Result = Literal["ok", "fail", "warn", "skip"]
 
 @dataclass(frozen=True)
 class ServiceView:
-    """One row of the services table; url and detail are already masked and redacted."""
+    """One row of the services table: `devenv status`'s, URL masked; the hub redacts the rest."""
 
     name: str
     provider: str

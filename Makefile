@@ -14,7 +14,8 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # Host tools the offline image recipes need: debootstrap (base image) and cargo (S3 server,
-# backend). Installed when we are root and they are missing; otherwise devenv names the fix.
+# backend), and the headless browser the `devenv ui` tests drive. Installed when we are root
+# and they are missing; otherwise devenv names the fix.
 prereqs:
 	@command -v debootstrap >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -22,6 +23,11 @@ prereqs:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; \
 	  else echo "note: debootstrap is missing; run 'sudo apt-get install debootstrap' if images must be built"; fi; }
 	@command -v cargo >/dev/null 2>&1 || echo "note: cargo is missing; install Rust to build the backend image"
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium and chromium-driver (the browser the \`devenv ui\` tests drive)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "note: chromium is missing; run 'sudo apt-get install chromium chromium-driver' for the ui tests"; fi; }
 
 up: venv prereqs
 	$(BIN)/devenv up

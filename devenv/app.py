@@ -299,6 +299,7 @@ class ServiceStatus:
     url: str  # masked unless asked for secrets
     detail: str
     env: dict[str, str] = field(default_factory=dict)  # extra backend env, secrets masked
+    latency_ms: float | None = None  # the probe attempt's round trip; None when none ran
 
 
 @dataclass(frozen=True)
@@ -312,6 +313,69 @@ class StatusResult:
         return tuple(s for s in self.services if not s.healthy)
 
 
+@dataclass(frozen=True)
+class StatusScan:
+    """One look at the engine and the state file: what each service's status is read from."""
+
+    project: str
+    stack: Stack
+    engine: Observed
+    runtime: Runtime
+    clients: Clients
+
+    @property
+    def profile(self) -> str:
+        return self.stack.profile.name
+
+
+def status_scan(
+    options: Options, *, adapters: Adapters = REAL, secrets: Secrets | None = None
+) -> StatusScan:
+    """Read the configuration and the engine once; probe nothing yet."""
+    from devenv.observe import current
+
+    config = load_config(options)  # a typo is a config error even with the engine down
+    runtime = adapters.runtime()
+    engine, stack = current(config, runtime)
+    if secrets is not None:
+        secrets.add(*stack.secrets())
+    return StatusScan(options.project, stack, engine, runtime, adapters.clients(stack))
+
+
+def service_status(scan: StatusScan, service: str, *, show_secrets: bool = False) -> ServiceStatus:
+    """One service's status: its probe attempted once (timed) when it runs, else why not.
+
+    Each service's status is independent of the others', so that a front end can show the
+    ones that answer while another probe still waits (`status` runs all three in parallel)."""
+    from devenv.checks.services import running_check
+    from devenv.config.secrets import mask_url
+    from devenv.observe import attempt, service_state
+
+    stack = scan.stack
+    local = stack.local(service)
+    container = scan.engine.container(service) if local else None
+    state = "external" if not local else (container.state if container else "absent")
+    healthy, detail, latency = False, "", None
+    if state in ("running", "external"):
+        started = time.perf_counter()
+        healthy, detail = attempt(scan.clients.probe(service))
+        latency = (time.perf_counter() - started) * 1000
+    elif container is not None:
+        detail = running_check(service_state(service, container, scan.runtime)).detail
+    url = stack.url(service)
+    return ServiceStatus(
+        name=service,
+        provider=stack.profile.binding(service).provider,
+        state=state,
+        healthy=healthy,
+        image=container.image if container else "",
+        url=url if show_secrets else mask_url(url),
+        detail=detail,
+        env=_shown_env(stack, show_secrets) if service == "backend" and local else {},
+        latency_ms=latency,
+    )
+
+
 def status(
     options: Options,
     *,
@@ -320,41 +384,12 @@ def status(
     secrets: Secrets | None = None,
 ) -> StatusResult:
     """Each service: provider, state, health (one probe attempt, all in parallel), URL."""
-    from devenv.checks.services import running_check
-    from devenv.config.secrets import mask_url
-    from devenv.observe import attempt, current, service_state
-
-    config = load_config(options)  # a typo is a config error even with the engine down
-    runtime = adapters.runtime()
-    engine, stack = current(config, runtime)
-    if secrets is not None:
-        secrets.add(*stack.secrets())
-    clients = adapters.clients(stack)
-
-    def one(service: str) -> ServiceStatus:
-        local = stack.local(service)
-        container = engine.container(service) if local else None
-        state = "external" if not local else (container.state if container else "absent")
-        healthy, detail = False, ""
-        if state in ("running", "external"):
-            healthy, detail = attempt(clients.probe(service))
-        elif container is not None:
-            detail = running_check(service_state(service, container, runtime)).detail
-        url = stack.url(service)
-        return ServiceStatus(
-            name=service,
-            provider=stack.profile.binding(service).provider,
-            state=state,
-            healthy=healthy,
-            image=container.image if container else "",
-            url=url if show_secrets else mask_url(url),
-            detail=detail,
-            env=_shown_env(stack, show_secrets) if service == "backend" and local else {},
-        )
-
+    scan = status_scan(options, adapters=adapters, secrets=secrets)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        services = tuple(pool.map(one, SERVICES))
-    return StatusResult(options.project, stack.profile.name, services)
+        services = tuple(
+            pool.map(lambda s: service_status(scan, s, show_secrets=show_secrets), SERVICES)
+        )
+    return StatusResult(options.project, scan.profile, services)
 
 
 def _shown_env(stack: Stack, show_secrets: bool) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -94,18 +95,22 @@ class Secrets:
 
     def __init__(self, *, enabled: bool = True) -> None:
         self.enabled = enabled
-        self._values: set[str] = set()
+        # replaced under the lock, never mutated: redacting reads it without one while a use
+        # case in another thread learns a secret (the dashboard does both all the time)
+        self._values: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
 
     def add(self, *values: str) -> None:
-        self._values.update(v for v in values if v)
+        with self._lock:
+            self._values = self._values.union(v for v in values if v)
 
     def add_environ(self, environ: Mapping[str, str]) -> None:
         """Values of variables whose name says secret, and URLs that carry a password."""
         for key, value in environ.items():
             if value and len(value) >= 6 and _SECRET_NAME.search(key):
-                self._values.add(value)
+                self.add(value)
             if value and key.endswith("_URL") and has_userinfo(value):
-                self._values.add(value)
+                self.add(value)
 
     def redact(self, text: str) -> str:
         return redact(text, self._values) if self.enabled and self._values else text

@@ -234,6 +234,24 @@ def test_status_reads_and_reports_a_dead_service(root: Path) -> None:
     assert "****" in by_name["postgres"].url
 
 
+def test_each_service_status_is_read_on_its_own_and_timed(root: Path) -> None:
+    f = fakes(options(root))
+    app.up(options(root), adapters=f.adapters, timeout=10)
+    backend = next(c for c in f.runtime.containers.values() if c.spec.service == "backend")
+    backend.state, backend.exit_code = "exited", 101
+    scan = app.status_scan(options(root), adapters=f.adapters)
+    f.journal.clear()
+    postgres = app.service_status(scan, "postgres")
+    assert f.journal == ["probe postgres"]  # the other services were not asked
+    assert postgres.healthy
+    assert postgres.latency_ms is not None
+    assert postgres.latency_ms >= 0
+    dead = app.service_status(scan, "backend")
+    assert (dead.healthy, dead.latency_ms) == (False, None)  # no probe of a dead container
+    everything = app.status(options(root), adapters=f.adapters).services
+    assert dead == next(s for s in everything if s.name == "backend")  # the same status
+
+
 def test_down_volumes_with_a_volume_in_use_is_an_engine_error(root: Path) -> None:
     f = fakes(options(root))
     app.up(options(root), adapters=f.adapters, timeout=10)

@@ -82,7 +82,7 @@ def test_every_declared_dependency_is_imported_by_devenv() -> None:
 
     root = Path(__file__).resolve().parents[2]
     declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
-    modules = {"pyyaml": "yaml", "pyelftools": "elftools"}
+    modules = {"pyyaml": "yaml", "pyelftools": "elftools", "sse-starlette": "sse_starlette"}
     source = "\n".join(p.read_text() for p in (root / "devenv").rglob("*.py"))
     for requirement in declared:
         name = re.split(r"[\[<>=]", requirement, maxsplit=1)[0].strip().lower()

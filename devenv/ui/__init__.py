@@ -1,0 +1,1 @@
+"""`devenv ui`: a live local dashboard served from the devenv process itself."""

@@ -4,7 +4,8 @@ The engine (containers and volumes by label, who publishes which host port), ima
 reference with the identity each should have (recipe hashes, backend source fingerprints),
 which host ports a listener could bind now and which other projects claim (read only), the
 state file as read, the backend source's migrations and, when Postgres answers, the rows it
-applied, and whether the bucket exists. Nothing is decided here and nothing is written.
+applied, whether the bucket exists, and which source `devenv watch` put into the backend
+container. Nothing is decided here and nothing is written.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from devenv.probes.base import ProbeFailure
 from devenv.runtime.base import ImageInfo, Observed, ObservedContainer, Runtime
 from devenv.state import (
     CREDENTIALS,
+    Serving,
     StateFile,
     claimed_image,
     load_state,
     new_secret,
     read_port_claims,
+    read_serving,
 )
 
 if TYPE_CHECKING:
@@ -69,6 +72,7 @@ class Observation:
     image_claim: str | None = None  # the backend image this project claims machine-wide
     migrations: MigrationFacts = field(default_factory=MigrationFacts)
     bucket: bool | None = None  # None: the object store did not answer now
+    serving: Serving | None = None  # what `devenv watch` put into the backend container
     now: float = 0.0
 
 
@@ -101,6 +105,7 @@ def observe(config: Config, runtime: Runtime, clients: ClientsFor) -> Observatio
             image_claim=claimed_image(config.name),
             migrations=MigrationFacts(migration_set, why, rows, unread),
             bucket=bucket.result(),
+            serving=read_serving(config.options.root, config.name),
             now=time.time(),
         )
 

@@ -14,7 +14,7 @@ import typer
 from devenv.console import Console
 from devenv.errors import DevenvError, Interrupted
 
-COMMANDS = ("up", "down", "status", "logs", "check", "report", "config", "images")
+COMMANDS = ("up", "down", "status", "logs", "check", "report", "config", "images", "watch")
 
 app = typer.Typer(
     name="devenv",

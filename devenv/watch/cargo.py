@@ -77,9 +77,14 @@ class CargoBuild:
             proc = self._proc
         if proc is not None and proc.poll() is None:
             _signal_group(proc, signal.SIGINT)
-            timer = threading.Timer(KILL_AFTER, _kill_if_alive, (proc,))
+            timer = threading.Timer(KILL_AFTER, self._kill, (proc,))
             timer.daemon = True
             timer.start()
+
+    def _kill(self, proc: subprocess.Popen[str]) -> None:
+        """The group is still holding on (cargo gone, a child left): end it."""
+        if not self._done.is_set():
+            _signal_group(proc, signal.SIGKILL)
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
@@ -172,11 +177,6 @@ class CargoBuild:
 def _signal_group(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-
-
-def _kill_if_alive(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        _signal_group(proc, signal.SIGKILL)
 
 
 def workspace_packages(context: Path, env: Mapping[str, str], fallback: str) -> list[str]:

@@ -420,7 +420,7 @@ class Watcher:
         details: tuple[str, ...] = (),
     ) -> Cycle:
         return Cycle(
-            changed=tuple(os.path.relpath(p, self.root) for p in running.changed),
+            changed=tuple(self._from_root(p) for p in running.changed),
             shown=tuple(self.paths.shown(Path(p)) for p in running.changed),
             outcome=outcome,
             ended=datetime.now(UTC).astimezone(),
@@ -432,6 +432,14 @@ class Watcher:
             error=error,
             details=details,
         )
+
+    def _from_root(self, path: str) -> str:
+        """A changed path relative to the project root, through the checkout as the profile
+        names it (a symlinked checkout stays under the root)."""
+        found = Path(path)
+        if found.is_relative_to(self.build.source):
+            found = self.build.context / found.relative_to(self.build.source)
+        return os.path.relpath(found, self.root)
 
     def _reported(self, cycle: Cycle) -> None:
         from devenv.state import write_json_atomic

@@ -446,8 +446,8 @@ class Watcher:
 
         self.cycles += 1
         data = watch_file_data(cycle, os.getpid())
-        if data["error"] is not None:
-            data["error"] = self.secrets.redact(data["error"])
+        if data["error"] is not None:  # one line, as the dashboard shows it
+            data["error"] = " ".join(self.secrets.redact(data["error"]).split())
         write_json_atomic(self._watch_file, data)
         self.report(cycle)
 

@@ -38,7 +38,7 @@ from devenv.watch.loop import Watcher, _Running
 from devenv.watch.paths import Debouncer, WatchSet, editor_temp, refusal, watch_profile
 from tests.unit.stacks import make_root, observation, options
 
-ROOT = Path("/work/app/backend")
+ROOT = Path("/src/app/backend")
 SET = WatchSet((ROOT,), (Path("/shared/migrations"),))
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -38,6 +40,7 @@ EDIT_FILE = Path("src") / "routes.rs"
 READY_DEADLINE = 180.0
 E2E_POLL = 2.0  # the Ignition team's e2e script: `until curl -f .../health; do sleep 2; done`
 FAST_POLL = 0.05
+WATCH_MIN_REPS = 5  # the watch rows repeat the same change at least this often
 
 
 class BenchError(Exception):
@@ -296,6 +299,10 @@ def within_baseline_plus(extra: float) -> Callable[[Row], bool]:
     return lambda row: row.baseline is not None and row.devenv.median < row.baseline.median + extra
 
 
+def at_most_baseline_plus(extra: float) -> Callable[[Row], bool]:
+    return lambda row: row.baseline is not None and row.devenv.median <= row.baseline.median + extra
+
+
 @dataclass
 class Results:
     cold: Series = field(default_factory=Series)
@@ -316,6 +323,10 @@ class Results:
     snapshot_restore: Series = field(default_factory=Series)
     reset: Series = field(default_factory=Series)
     test_database: Series = field(default_factory=Series)
+    watch: Series = field(default_factory=Series)
+    watch_cargo: Series = field(default_factory=Series)
+    watch_up: Series = field(default_factory=Series)
+    watch_images: Series = field(default_factory=Series)
     notes: list[str] = field(default_factory=list)
 
     def rows(self) -> list[Row]:
@@ -339,6 +350,7 @@ class Results:
             Row("peak memory (devenv)", self.memory, target="< 120 MB", passed=under(120.0),
                 unit="MB"),
             *self.snapshot_rows(),
+            *self.watch_rows(),
         ]  # fmt: skip
 
     def snapshot_rows(self) -> list[Row]:
@@ -353,12 +365,22 @@ class Results:
                 target="<= 150 ms", passed=at_most(150.0), unit="ms"),
         ]  # fmt: skip
 
+    def watch_rows(self) -> list[Row]:
+        return [
+            Row("watch: save to checks passing", self.watch, "cargo build alone, same change",
+                self.watch_cargo, "<= cargo + 0.7 s", at_most_baseline_plus(0.7)),
+            Row("watch against the up edit loop", self.watch, "devenv up, same change",
+                self.watch_up, ">= 3x faster", at_most_times_baseline(1 / 3)),
+            Row("images built during watch", self.watch_images, target="0", passed=under(0.5),
+                unit="images"),
+        ]  # fmt: skip
+
 
 def render(rows: Sequence[Row]) -> str:
     table = [("measure", "devenv min / med / max", "baseline", "min / med / max", "ratio",
               "target", "result")]  # fmt: skip
     for r in rows:
-        digits = 0 if r.unit in ("MB", "ms") else 2
+        digits = 0 if r.unit in ("MB", "ms", "images") else 2
         table.append(
             (
                 r.name,
@@ -471,6 +493,7 @@ def copy_for_edits(dest: Path) -> Path:
     shutil.copy2(REPO / "compose" / "compose.yaml", root / "compose" / "compose.yaml")
     (root / "compose" / "images").symlink_to(REPO / "compose" / "images")
     shutil.copytree(REPO / "profiles", root / "profiles")
+    shutil.copytree(REPO / "contracts", root / "contracts")  # what watch checks
     shutil.copytree(REPO / "backend", root / "backend", ignore=shutil.ignore_patterns("target"))
     return root
 
@@ -649,6 +672,163 @@ def snapshot_rep(tag: str, rep: int, res: Results) -> None:
     )
 
 
+# --- devenv watch ------------------------------------------------------------------------
+
+VERSION_LINE = re.compile(r'"api_version": VERSION,.*')
+
+
+def handler_change(source: Path, marker: str) -> None:
+    """The one-line handler change every watch measure makes: /version carries a marker."""
+    text = source.read_text(encoding="utf-8")
+    line = f'"api_version": VERSION, "bench_marker": "{marker}",'
+    source.write_text(VERSION_LINE.sub(line, text, count=1), encoding="utf-8")
+
+
+def source_images(source: Path) -> list[str]:
+    """The images devenv built from this checkout (labelled with its path)."""
+    label = f"label=io.devenv.backend-source-path={source.resolve()}"
+    return run(["docker", "images", "-q", "--no-trunc", "--filter", label]).stdout.split()
+
+
+class WatchRun:
+    """`devenv watch --json` in the background; its cycles line by line."""
+
+    def __init__(self, project: DevenvProject, log: Path) -> None:
+        self.log = log
+        self._err = log.open("w")
+        self.proc = subprocess.Popen(
+            [*devenv_cmd(), "watch", "--json"],
+            env=project.env(),
+            cwd=project.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            text=True,
+        )
+
+    def wait_ready(self) -> None:
+        give_up = time.monotonic() + READY_DEADLINE
+        while "[watch] ready:" not in self.log.read_text(encoding="utf-8"):
+            if self.proc.poll() is not None or time.monotonic() > give_up:
+                raise BenchError(f"devenv watch did not get ready:\n{self.tail()}")
+            time.sleep(FAST_POLL)
+
+    def cycle(self) -> dict[str, object]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise BenchError(f"devenv watch ended:\n{self.tail()}")
+        data: dict[str, object] = json.loads(line)
+        return data
+
+    def tail(self) -> str:
+        return "\n    ".join(self.log.read_text(encoding="utf-8").splitlines()[-8:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._err.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def watch_loop(tag: str, reps: int, res: Results, tmp: Path) -> None:
+    """The same handler change `reps` times: saved under `devenv watch` (write to checks
+    passing), built by cargo alone with watch's own command, and run through `devenv up`."""
+    if shutil.which("cargo") is None:
+        res.notes.append("watch rows skipped: cargo is not installed")
+        return
+    root = copy_for_edits(tmp)
+    target = tmp / "cargo-target"
+    seed_target_dir(target)
+    backend = root / "backend"
+    source = backend / EDIT_FILE
+    original = source.read_bytes()
+    project = DevenvProject(f"{tag}-w", root=root, extra_env={"CARGO_TARGET_DIR": str(target)})
+    # A copy at <root>/backend is "the reference backend" to devenv: its builds move this tag.
+    dev = run(["docker", "image", "inspect", "--format", "{{.Id}}", IMAGES[2]]).stdout.strip()
+    try:
+        note(f"watch: the copied backend's image and stack (not timed), {load()}")
+        project.cli("up")
+        before = set(source_images(backend))
+        watch_reps(project, source, reps, res, tmp / "watch.log")
+        res.watch_images.add(float(len(set(source_images(backend)) - before)))
+        cargo_reps(backend, source, target, reps, res)
+        for rep in range(reps):
+            handler_change(source, f"up-{rep}-{secrets.token_hex(3)}")
+            r = project.cli("up", "--json")
+            if '"recreated"' not in r.stdout:
+                raise BenchError(f"the change did not recreate the backend:\n{r.stdout[:800]}")
+            res.watch_up.add(r.seconds)
+            note(f"rep {rep + 1} devenv up loop: {r.seconds:.2f}s")
+    finally:
+        source.write_bytes(original)
+        project.destroy()
+        run(["docker", "tag", dev, IMAGES[2]], check=False)  # before the copy's images go
+        leftovers = [i for i in source_images(backend) if i != dev]
+        if leftovers:
+            run(["docker", "rmi", "-f", *leftovers], check=False)
+
+
+def watch_reps(project: DevenvProject, source: Path, reps: int, res: Results, log: Path) -> None:
+    """Time from writing the change to the cycle's line saying the route checks passed."""
+    watching = WatchRun(project, log)
+    try:
+        watching.wait_ready()
+        for rep in range(reps):
+            started = time.perf_counter()
+            handler_change(source, f"watch-{rep}-{secrets.token_hex(3)}")
+            cycle = watching.cycle()
+            took = time.perf_counter() - started
+            if cycle.get("outcome") != "served" or cycle.get("ok") is not True:
+                raise BenchError(f"a watch cycle did not serve and pass:\n{cycle}")
+            res.watch.add(took)
+            build, restart = cycle["build_seconds"], cycle["restart_seconds"]
+            note(f"rep {rep + 1} watch: save to checks passing {took:.2f}s (cargo {build}s, "
+                 f"restart {restart}s), {load()}")  # fmt: skip
+    finally:
+        watching.stop()
+
+
+def cargo_reps(backend: Path, source: Path, target: Path, reps: int, res: Results) -> None:
+    """cargo alone, with the very command watch runs (its default cargo mode)."""
+    from devenv.images.build import cargo_command
+    from devenv.model import BackendBuild
+    from devenv.watch.cargo import workspace_packages
+    from devenv.watch.paths import DEFAULT_PROFILE
+
+    env = dict(os.environ, CARGO_TARGET_DIR=str(target))
+    build = BackendBuild(backend)
+    own = workspace_packages(backend, env, build.package)
+    cargo = cargo_command(build, locked=True, profile=DEFAULT_PROFILE, unoptimized=own)
+    for rep in range(reps):
+        handler_change(source, f"cargo-{rep}-{secrets.token_hex(3)}")
+        c = run(cargo, cwd=backend, env=env, what="cargo build (watch's command, timed)")
+        res.watch_cargo.add(c.seconds)
+        note(f"rep {rep + 1} cargo alone: {c.seconds:.2f}s")
+
+
+def only_watch(tag: str, reps: int, res: Results) -> int:
+    try:
+        preflight(compose=False)
+        note(f"projects {tag}-*, {reps} rep(s), watch rows only, {load()}")
+        with tempfile.TemporaryDirectory(prefix=f"{tag}-") as tmp:
+            watch_loop(tag, reps, res, Path(tmp))
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    note(f"done, {load()}")
+    print(render(res.watch_rows()))
+    for line in res.notes:
+        print(f"note: {line}")
+    return 0
+
+
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load {one:.2f}/{five:.2f}"
@@ -671,12 +851,15 @@ def only_snapshots(tag: str, reps: int, res: Results) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each measure")
-    parser.add_argument("--no-edit-loop", action="store_true", help="skip the cargo edit loop")
+    parser.add_argument(
+        "--no-edit-loop", action="store_true", help="skip the cargo edit loops (up and watch)"
+    )
     parser.add_argument(
         "--only",
-        choices=("all", "snapshots"),
+        choices=("all", "snapshots", "watch"),
         default="all",
-        help="measure only these rows (snapshots: save, restore, reset, devenv_database)",
+        help="measure only these rows (snapshots: save, restore, reset, devenv_database; "
+        "watch: save to verified, cargo alone, the up loop)",
     )
     args = parser.parse_args(argv)
     if args.reps < 1:
@@ -690,6 +873,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     res = Results()
     if args.only == "snapshots":
         return only_snapshots(tag, args.reps, res)
+    if args.only == "watch":
+        return only_watch(tag, max(args.reps, WATCH_MIN_REPS), res)
     try:
         preflight()
         versions = run(["docker-compose", "version", "--short"]).stdout.strip()
@@ -703,6 +888,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_edit_loop:
             with tempfile.TemporaryDirectory(prefix=f"{tag}-") as tmp:
                 edit_loop(tag, args.reps, res, Path(tmp))
+            with tempfile.TemporaryDirectory(prefix=f"{tag}-") as tmp:
+                watch_loop(tag, max(args.reps, WATCH_MIN_REPS), res, Path(tmp))
     except BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Use cases: up, restart, down, status, logs, checks, report, images. Wiring only.
+"""Use cases: up, restart, watch, down, status, logs, checks, report, images. Wiring only.
 
 Each takes Options (where and how) and returns a typed result; the CLI (or another front end)
 picks the renderer. The engine and the service clients are injectable (`adapters`)
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from devenv.plan import Plan
     from devenv.probes.clients import Clients, ClientsFor
     from devenv.stack import Stack
+    from devenv.watch.cycle import Cycle
 
 
 def _quiet(_: str) -> None:
@@ -235,6 +236,65 @@ def restart(
         outcomes = _execute(planned, progress=progress, timeout=timeout, cancel=None)
     return UpResult(options.project, config.profile.name, plan, tuple(outcomes),
                     time.monotonic() - started)  # fmt: skip
+
+
+# --- watch ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WatchResult:
+    project: str
+    cargo_profile: str
+    cycles: int
+    serving: str | None  # the source fingerprint watch last put into the backend, if any
+
+
+def watch(
+    options: Options,
+    *,
+    report: Callable[[Cycle], None],
+    progress: Progress = _quiet,
+    timeout: float = 60.0,
+    adapters: Adapters = REAL,
+    secrets: Secrets | None = None,
+    stop: threading.Event | None = None,
+) -> WatchResult:
+    """`up` (a no-op when the stack is up), then serve and verify each save of the backend
+    checkout until SIGINT (or `stop`); the stack stays up on the last good build."""
+    from devenv.checks.contract import contract_file
+    from devenv.checks.spec import load_contract
+    from devenv.config.compose import display_path
+    from devenv.errors import Interrupted
+    from devenv.observe import current
+    from devenv.watch.loop import Watcher
+    from devenv.watch.paths import refusal, watch_profile
+
+    config = load_config(options)
+    refused = refusal(config)
+    if refused is not None:
+        raise refused
+    contract = load_contract(
+        contract_file(options.root, config.profile),
+        display=lambda p: display_path(p, options.root),
+    )
+    up(options, progress=progress, timeout=timeout, adapters=adapters, secrets=secrets)
+    runtime = adapters.runtime()
+    stack = current(config, runtime)[1]
+    watcher = Watcher(
+        config,
+        stack,
+        runtime,
+        adapters.clients(stack),
+        contract,
+        profile=watch_profile(config),
+        progress=progress,
+        report=report,
+        secrets=secrets or Secrets(),
+        timeout=timeout,
+    )
+    with contextlib.suppress(Interrupted):
+        watcher.run(stop)
+    return WatchResult(options.project, watcher.profile, watcher.cycles, watcher.serving)
 
 
 # --- down ----------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ class Handlers:
         timeout: float,
         cancel: threading.Event,
         clock: Clock | None = None,
+        poll: tuple[float, float] = (0.02, 0.25),  # the waits' first and longest interval
     ) -> None:
         assert plan.stack is not None
         self.plan = plan
@@ -69,6 +70,7 @@ class Handlers:
         self.timeout = timeout
         self.cancel = cancel
         self.clock = clock or Clock(sleep=cancel.wait)
+        self.poll = poll
         # the containers as observed; `create`/`recreate` replace their entry
         self.container_ids = {c.service: c.id for c in observation.engine.containers}
         if any(s.kind == "seed-user" for s in plan.steps):
@@ -311,6 +313,8 @@ class Handlers:
             timeout=self.timeout if timeout is None else timeout,
             abort=abort,
             clock=self.clock,
+            first_delay=self.poll[0],
+            max_delay=self.poll[1],
         )
 
     def _not_ready(

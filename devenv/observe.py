@@ -4,8 +4,9 @@ The engine (containers and volumes by label, who publishes which host port), ima
 reference with the identity each should have (recipe hashes, backend source fingerprints),
 which host ports a listener could bind now and which other projects claim (read only), the
 state file as read, the backend source's migrations and, when Postgres answers, the rows it
-applied, whether the bucket exists, and the golden snapshot (stored? its database intact?).
-Nothing is decided here and nothing is written.
+applied, whether the bucket exists, the golden snapshot (stored? its database intact?)
+and which source `devenv watch` put into the backend container. Nothing is decided here
+and nothing is written.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from devenv.runtime.base import ImageInfo, Observed, ObservedContainer, Runtime
 from devenv.snapshot.model import GoldenFacts
 from devenv.state import (
     CREDENTIALS,
+    Serving,
     StateFile,
     claimed_image,
     load_state,
     new_secret,
     read_port_claims,
+    read_serving,
 )
 
 if TYPE_CHECKING:
@@ -72,6 +75,7 @@ class Observation:
     migrations: MigrationFacts = field(default_factory=MigrationFacts)
     bucket: bool | None = None  # None: the object store did not answer now
     golden: GoldenFacts = field(default_factory=GoldenFacts)
+    serving: Serving | None = None  # what `devenv watch` put into the backend container
     now: float = 0.0
 
 
@@ -106,6 +110,7 @@ def observe(config: Config, runtime: Runtime, clients: ClientsFor) -> Observatio
             migrations=MigrationFacts(migration_set, why, rows, unread),
             bucket=bucket.result(),
             golden=golden.result(),
+            serving=read_serving(config.options.root, config.name),
             now=time.time(),
         )
 

@@ -32,6 +32,7 @@ from devenv.runtime.base import (
 )
 from devenv.snapshot.model import GOLDEN
 from devenv.stack import Stack, resolve
+from devenv.state import Serving
 
 StepKind = Literal[
     "save-state",  # write generated credentials and chosen ports to the state file
@@ -150,25 +151,43 @@ def _changed(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
     return [k for k in keys if old.get(k) != new.get(k)]
 
 
-def container_step(d: Desired, observed: Observed) -> tuple[StepKind, str]:
-    """What the service's container needs, and why."""
+def container_step(
+    d: Desired, observed: Observed, serving: Serving | None = None
+) -> tuple[StepKind, str]:
+    """What the service's container needs, and why.
+
+    A backend container into which `devenv watch` copied a binary (`serving`, by container
+    id) runs the source that binary was built from, not its image's: when that is the source
+    the checkout has now, an image that differs only in being older is no reason to recreate
+    (nor to build); when it is another source, the container is recreated even though its
+    configuration matches."""
     current = observed.container(d.service)
     if current is None:
         return "create", "no container yet"
+    served = serving if serving is not None and serving.container == current.id else None
+    note = ""
+    if served is not None and d.service == "backend":
+        what = f"source {served.identity[:12]} ({served.profile} build from devenv watch)"
+        if served.identity != d.image.identity:
+            return "recreate", f"serves {what}; the checkout is source {d.image.identity[:12]}"
+        note = f"serving {what}"
     new_hash = dict(d.spec.labels).get(LABEL_HASH, "")
     if current.config_hash != new_hash:
         new_digest = json.loads(dict(d.spec.labels).get(LABEL_DIGEST, "{}"))
         changed = _changed(dict(current.digest), new_digest) or ["labels"]
-        shown = ", ".join(changed[:4]) + (
-            f" (+{len(changed) - 4} more)" if len(changed) > 4 else ""
-        )
-        return "recreate", f"config changed: {shown}"
+        if note:
+            changed = [c for c in changed if c != "image"]
+        if changed:
+            shown = ", ".join(changed[:4]) + (
+                f" (+{len(changed) - 4} more)" if len(changed) > 4 else ""
+            )
+            return "recreate", f"config changed: {shown}"
     if current.state != "running":
         how = (
             f"exited with code {current.exit_code}" if current.state == "exited" else current.state
         )
-        return "start", f"container {how}"
-    return "keep", "up to date"
+        return "start", f"container {how}" + (f"; {note}" if note else "")
+    return "keep", note or "up to date"
 
 
 # --- host ports ----------------------------------------------------------------------------
@@ -332,6 +351,11 @@ class _Builder:
         self.desired = desired
         self.out: list[Step] = []
         self.refusal: DevenvError | None = None
+        # each local service's container step, decided once from the observation
+        self.decided = {
+            name: container_step(d, observation.engine, observation.serving)
+            for name, d in desired.items()
+        }
 
     def add(self, kind: StepKind, target: str, cause: str, after: Sequence[str] = ()) -> str:
         known = {s.id for s in self.out}
@@ -361,12 +385,11 @@ class _Builder:
         kinds: dict[str, StepKind] = {}
         gate = self._migrations_gate()
         for svc in config.project.services:
-            d = self.desired.get(svc.name)
-            if d is None:
+            if svc.name not in self.desired:
                 continue
             if svc.name == "backend" and gate:
                 self.add(*gate)
-            kinds[svc.name] = self._container(svc, d, [*setup, *prepared[svc.name]])
+            kinds[svc.name] = self._container(svc, [*setup, *prepared[svc.name]])
         if seed and config.profile.dev_bypass and any(k != "keep" for k in kinds.values()):
             self.add(
                 "seed-user",
@@ -430,7 +453,11 @@ class _Builder:
                 )
                 setup.append(self.add("claim-ports", "ports", cause))
         backend = self.desired.get("backend")
-        if backend is not None and backend.image.ref != observation.image_claim:
+        if (
+            backend is not None
+            and backend.image.ref != observation.image_claim
+            and not self._served_by_watch()
+        ):
             setup.append(
                 self.add(
                     "claim-image",
@@ -440,6 +467,19 @@ class _Builder:
                 )
             )
         return setup
+
+    def _served_by_watch(self) -> bool:
+        """The backend container stays because it serves the checkout's source (copied in by
+        `devenv watch`): it runs the image it was made from, which stays claimed."""
+        serving = self.observation.serving
+        current = self.observation.engine.container("backend")
+        kind = self.decided.get("backend", ("create", ""))[0]
+        return (
+            serving is not None
+            and current is not None
+            and serving.container == current.id
+            and kind in ("keep", "start")
+        )
 
     def _external(self, service: str, *, seed: bool) -> None:
         binding = self.config.profile.binding(service)
@@ -465,7 +505,8 @@ class _Builder:
     # -- one local service
 
     def _prepare(self, d: Desired) -> list[str]:
-        """Volumes and the image: what creating the container needs."""
+        """Volumes and the image: what creating the container needs (an image is built only
+        for a container that is created or recreated)."""
         ids: list[str] = []
         for name, labels in d.volumes:
             existing = self.observation.engine.volume(name)
@@ -481,7 +522,7 @@ class _Builder:
                     hint=f"keep a Postgres {old_major} image, or dump the data, then "
                     f"`devenv down --volumes` and restore into the new major version",
                 )
-        if not d.image.present:
+        if not d.image.present and self.decided[d.service][0] in ("create", "recreate"):
             recipe = d.image.recipe
             cause = (
                 f"image {d.image.ref} missing: build recipe {recipe}"
@@ -491,8 +532,8 @@ class _Builder:
             ids.append(self.add("build-image", d.service, cause))
         return ids
 
-    def _container(self, svc: ServiceSpec, d: Desired, needs: list[str]) -> StepKind:
-        kind, cause = container_step(d, self.observation.engine)
+    def _container(self, svc: ServiceSpec, needs: list[str]) -> StepKind:
+        kind, cause = self.decided[svc.name]
         gate = "verify-migrations:migrations" if svc.name == "backend" else ""
         waits = [self._condition(dep.service, dep.condition) for dep in svc.depends_on]
         # nothing of a dependent happens before its external providers answered
@@ -549,7 +590,7 @@ class _Builder:
                     external=external,
                 )  # fmt: skip
             return None
-        if container_step(backend, self.observation.engine)[0] == "keep":
+        if self.decided["backend"][0] == "keep":
             return None
         why = "the external Postgres did not answer" if external else "Postgres is not running yet"
         cause = f"{why}: check its migrations against {known.source} before the backend starts"

@@ -270,3 +270,55 @@ def claimed_image(project: str) -> str | None:
     """The backend image this project last claimed, as read (no lock, nothing written)."""
     image = (read_claims("image-claims").get(project) or {}).get("image")
     return image if isinstance(image, str) and image else None
+
+
+# --- what `devenv watch` put into the running backend container ------------------------------
+
+SERVING_FILE = "serving.json"
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The backend container (by id) into which `devenv watch` copied a binary, the source
+    fingerprint (the backend image identity) that binary was built from, and the cargo profile.
+
+    Keyed by container id, the record cannot outlive its container: a recreated container has
+    another id and the record no longer applies to it."""
+
+    container: str
+    identity: str
+    profile: str = "release"
+
+
+def read_serving(root: Path, project: str) -> Serving | None:
+    """The record as read; None when there is none or it cannot be read (then nothing is
+    served by watch as far as `up` knows, and it rebuilds what the checkout says)."""
+    path = state_dir(root, project) / SERVING_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return Serving(str(raw["container"]), str(raw["identity"]), str(raw.get("profile", "")))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def write_serving(root: Path, project: str, serving: Serving) -> None:
+    write_json_atomic(
+        state_dir(root, project) / SERVING_FILE,
+        {"container": serving.container, "identity": serving.identity, "profile": serving.profile},
+    )
+
+
+def clear_serving(root: Path, project: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (state_dir(root, project) / SERVING_FILE).unlink()
+
+
+def write_json_atomic(path: Path, data: Mapping[str, object]) -> None:
+    """Replace `path` with `data` as JSON in one rename (mode 0600): a reader sees the old file
+    or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, sort_keys=True)
+    os.replace(tmp, path)

@@ -15,6 +15,7 @@ from devenv.model import CheckResult
 
 DEFAULT_TIMEOUT = 900.0
 CARGO_CHECKS = (ids.SCAFFOLD_CARGO_CHECK, ids.SCAFFOLD_CARGO_FMT, ids.SCAFFOLD_CARGO_CLIPPY)
+EXCERPT_LINES = 8  # of a compiler error's rendering: its place and the source around it
 
 
 def run_scaffold_checks(
@@ -145,6 +146,7 @@ class Diagnostics:
     errors: int
     warnings: int
     first_error: str | None  # "error[E0425]: cannot find value `x` in this scope at src/a.rs:3:5"
+    first_rendered: str = ""  # the compiler's own rendering of that error: place and excerpt
 
 
 def diagnostics(json_lines: str) -> Diagnostics:
@@ -156,6 +158,7 @@ def diagnostics(json_lines: str) -> Diagnostics:
     """
     seen: dict[str, set[str]] = {"error": set(), "warning": set()}
     first: str | None = None
+    rendered = ""
     for line in json_lines.splitlines():
         try:
             message = json.loads(line)
@@ -173,7 +176,23 @@ def diagnostics(json_lines: str) -> Diagnostics:
         seen[kind].add(json.dumps([body.get("message"), body.get("spans")], sort_keys=True))
         if kind == "error" and first is None:
             first = _error_line(body)
-    return Diagnostics(len(seen["error"]), len(seen["warning"]), first)
+            rendered = str(body.get("rendered") or "")
+    return Diagnostics(len(seen["error"]), len(seen["warning"]), first, rendered)
+
+
+def first_error(json_lines: str, stderr: str) -> tuple[str, tuple[str, ...]]:
+    """The first error of a failed `cargo build --message-format=json` as one line (with its
+    file:line) and a short excerpt of the source around it; cargo's own first `error` line
+    when the compiler said nothing (a bad manifest, a stale lock file, a build script)."""
+    found = diagnostics(json_lines)
+    if found.first_error is not None:
+        body = found.first_rendered.rstrip().splitlines()[1:]
+        return found.first_error, tuple(line for line in body[:EXCERPT_LINES] if line.strip())
+    lines = [line.rstrip() for line in stderr.splitlines() if line.strip()]
+    at = next((i for i, line in enumerate(lines) if line.lstrip().startswith("error")), None)
+    if at is None:
+        return _last_line(stderr, json_lines), ()
+    return lines[at].strip(), tuple(lines[at + 1 : at + 1 + EXCERPT_LINES])
 
 
 def _error_line(body: Mapping[str, object]) -> str:

@@ -14,7 +14,10 @@ import typer
 from devenv.console import Console
 from devenv.errors import DevenvError, Interrupted
 
-COMMANDS = ("up", "down", "status", "logs", "check", "report", "config", "images", "ui", "snapshot")
+COMMANDS = (
+    "up", "down", "status", "logs", "check", "report", "config", "images", "ui", "snapshot",
+    "watch",
+)  # fmt: skip
 
 app = typer.Typer(
     name="devenv",

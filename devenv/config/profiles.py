@@ -26,12 +26,22 @@ SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     # contract: the route-contract file the checks read (relative to the profile, like context)
     "backend": {
-        "local": ("context", "image", "migrations", "package", "binary", "locked", "contract"),
+        "local": (
+            "context",
+            "image",
+            "migrations",
+            "package",
+            "binary",
+            "locked",
+            "contract",
+            "watch_profile",
+        ),
         "external": ("url", "contract"),
     },
 }
 # Backend keys that describe building from a source checkout: meaningless with `image`.
-BUILD_ONLY = ("package", "binary", "locked")
+BUILD_ONLY = ("package", "binary", "locked", "watch_profile")
+WATCH_PROFILES = ("fast", "release", "dev")  # how `devenv watch` builds (README)
 ENV_TABLE = "services.backend.env"
 # Variables devenv sets on the backend from the stack it made; a profile may not change them.
 OWNED_ENV = frozenset(
@@ -567,6 +577,13 @@ def _setting(svc: str, key: str, found: _Value, variables: Mapping[str, str]) ->
             found.err_key,
             f"{one_line(text)} is not a cargo {key} name",
             hint="letters, digits, '-' and '_' (default: ignition-api)",
+        )
+    if key == "watch_profile" and text not in WATCH_PROFILES:
+        _fail(
+            found.file,
+            found.err_key,
+            f"unknown cargo profile {one_line(text)}; allowed: {', '.join(WATCH_PROFILES)}"
+            + did_you_mean(text, WATCH_PROFILES),
         )
     if key in ("context", "migrations", "contract") and text.strip():
         text = os.path.normpath(found.base_dir / text)

@@ -262,12 +262,15 @@ def _s3s_binary(progress: Progress) -> Path:
     return binary
 
 
+TARGET_LOCK = "devenv-build.lock"  # in a cargo target dir: held from a build to the copy out
+
+
 @contextlib.contextmanager
 def _target_lock(target: Path) -> Iterator[None]:
     """Serialise devenv's builds in one cargo target dir from the build to copying the binary
     out: two sources built into one dir both write release/<binary>."""
     target.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target / "devenv-build.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(target / TARGET_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -297,15 +300,38 @@ def cargo_locked(build: BackendBuild, progress: Progress) -> bool:
     return True
 
 
+def cargo_command(
+    build: BackendBuild,
+    *,
+    locked: bool,
+    profile: str = "release",
+    unoptimized: Collection[str] = (),
+) -> list[str]:
+    """`cargo build` of the API's package and binary: the image build's (release) and, with
+    the same flags and target dir so that it reuses what they compiled, `devenv watch`'s.
+
+    `fast` is the release build with the `unoptimized` packages (the checkout's own crates) at
+    opt-level 0: the dependencies are exactly the release ones, and an edit recompiles about
+    as fast as a dev build. `dev` is cargo's dev profile."""
+    cmd = ["cargo", "build", *(["--release"] if profile in ("release", "fast") else [])]
+    cmd += ["--locked"] if locked else []
+    if profile == "fast":
+        for package in sorted(unoptimized):
+            cmd += ["--config", f"profile.release.package.{package}.opt-level=0"]
+    return [*cmd, "-p", build.package, "--bin", build.binary]
+
+
+def built_binary(target: Path, build: BackendBuild, profile: str = "release") -> Path:
+    return target / ("debug" if profile == "dev" else "release") / build.binary
+
+
 def build_backend_binary(
     build: BackendBuild, repo_backend: Path | None, progress: Progress, dest: Path
 ) -> Path:
     """cargo build the package's binary at the checkout; returns a copy of it in `dest`."""
     target = cargo_target_dir(build.context, repo_backend)
     env = dict(os.environ, CARGO_TARGET_DIR=str(target))
-    locked = cargo_locked(build, progress)
-    cmd = ["cargo", "build", "--release", *(["--locked"] if locked else [])]
-    cmd += ["-p", build.package, "--bin", build.binary]
+    cmd = cargo_command(build, locked=cargo_locked(build, progress))
     progress(
         f"building the backend in {build.source} with cargo (package {build.package}, "
         f"binary {build.binary}; incremental) ..."
@@ -320,7 +346,7 @@ def build_backend_binary(
             hint=f"fix the build in {build.source}, then run `devenv up` again",
             cause_hint=True,
         )
-        built = target / "release" / build.binary
+        built = built_binary(target, build)
         if not built.is_file():
             raise ImageError(
                 f"cargo built no `{build.binary}` binary in {build.source}",

@@ -16,7 +16,8 @@ import json
 import os
 import socket
 import struct
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
@@ -157,6 +158,40 @@ class _Answer:
         return text.splitlines()[0] if text else f"HTTP {self.status}"
 
 
+@dataclass(frozen=True)
+class _Upload:
+    """A request body streamed in chunks, of a known length."""
+
+    chunks: Iterable[bytes]
+    length: int
+    content_type: str
+
+
+def file_tar(source: Path, name: str, *, mode: int = 0o755) -> tuple[Iterator[bytes], int]:
+    """A one-file tar archive (owned by root) streamed from `source`, and its length: the
+    file is read in chunks, never held whole in memory."""
+    import tarfile
+    import time
+
+    size = source.stat().st_size
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = size, mode, int(time.time())
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    header = info.tobuf(format=tarfile.GNU_FORMAT)
+    padding = -size % tarfile.BLOCKSIZE
+    trailer = b"\0" * (padding + 2 * tarfile.BLOCKSIZE)
+
+    def chunks() -> Iterator[bytes]:
+        yield header
+        with source.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                yield block
+        yield trailer
+
+    return chunks(), len(header) + size + len(trailer)
+
+
 class _Engine:
     """Unversioned calls to the engine API (the engine answers in its own current version).
 
@@ -196,8 +231,11 @@ class _Engine:
         query: Mapping[str, object] | None = None,
         body: object = None,
         timeout: float | None = None,
+        upload: _Upload | None = None,
     ) -> _Answer:
-        conn, response = self._open(method, path, query=query, body=body, timeout=timeout)
+        conn, response = self._open(
+            method, path, query=query, body=body, timeout=timeout, upload=upload
+        )
         try:
             data = response.read()
         except OSError as exc:
@@ -230,13 +268,18 @@ class _Engine:
         query: Mapping[str, object] | None,
         body: object,
         timeout: float | None,
+        upload: _Upload | None = None,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         url = path + (f"?{urlencode(query)}" if query else "")
         headers = {"Host": "docker"}
-        payload = None
+        payload: bytes | Iterable[bytes] | None = None
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        elif upload is not None:
+            payload = upload.chunks
+            headers["Content-Type"] = upload.content_type
+            headers["Content-Length"] = str(upload.length)
         conn = self._connect(self.timeout if timeout is None else timeout)
         try:
             conn.request(method, url, body=payload, headers=headers)
@@ -553,6 +596,26 @@ class DockerRuntime:
         )
         if answer.status not in (204, 304, 404):
             self._expect(answer, f"stop container {container_id[:12]}")
+
+    def put_file(self, container_id: str, source: Path, dest: str) -> None:
+        """Copy a host file into a container (running or not) with the engine's archive
+        upload: `dest` is replaced, mode 0755, owned by root. A running executable can be
+        replaced: the engine unlinks it and writes a new file, and the running process keeps
+        the old one until it exits."""
+        directory, _, name = dest.rpartition("/")
+        chunks, length = file_tar(source, name)
+        answer = self._engine.call(
+            "PUT",
+            f"/containers/{quote(container_id)}/archive",
+            query={"path": directory or "/"},
+            upload=_Upload(chunks, length, "application/x-tar"),
+        )
+        if answer.status == 404:
+            raise EngineError(
+                f"container {container_id[:12]} is gone: {answer.message}",
+                hint="run `devenv up`",
+            )
+        self._expect(answer, f"copy {source.name} into container {container_id[:12]}")
 
     def remove(self, container_id: str) -> None:
         answer = self._engine.call(

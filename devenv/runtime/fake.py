@@ -45,6 +45,7 @@ class FakeContainer:
     state: str = "created"
     exit_code: int = 0
     logs: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)  # put into it after it was made
 
 
 class FakeRuntime:
@@ -203,6 +204,13 @@ class FakeRuntime:
         c = self.containers.pop(container_id, None)
         if c is not None:
             self._log(f"remove {c.spec.service}")
+
+    def put_file(self, container_id: str, source: Path, dest: str) -> None:
+        c = self.containers.get(container_id)
+        if c is None:
+            raise EngineError(f"no container {container_id}")
+        self._log(f"put {c.spec.service} {dest}")
+        c.files[dest] = source.read_bytes()
 
     def logs(self, container_id: str, tail: int = 20) -> str:
         c = self.containers.get(container_id)

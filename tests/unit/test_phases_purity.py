@@ -28,8 +28,10 @@ PURE = [
     "devenv.checks.services",
     "devenv.checks.scaffold",
     "devenv.checks.junit",
+    "devenv.watch.paths",
+    "devenv.watch.cycle",
 ]
-HEAVY = ["docker", "requests", "httpx", "psycopg", "boto3", "rich", "typer"]
+HEAVY = ["docker", "requests", "httpx", "psycopg", "boto3", "rich", "typer", "watchfiles"]
 # what a status or a no-op up of local stand-ins runs: the engine adapter and the probes
 PATHS = [
     "devenv.cli.main",
@@ -62,7 +64,8 @@ def test_the_status_path_loads_neither_the_docker_sdk_nor_pydantic() -> None:
     code = (
         "import importlib, sys\n"
         f"for name in {PATHS!r}: importlib.import_module(name)\n"
-        "print(','.join(m for m in ('docker', 'requests', 'httpx') if m in sys.modules))\n"
+        "print(','.join(m for m in ('docker', 'requests', 'httpx', 'watchfiles') "
+        "if m in sys.modules))\n"
     )
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(

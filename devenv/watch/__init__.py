@@ -1,0 +1,1 @@
+"""`devenv watch`: from a save in the backend checkout to a verified backend, without images."""

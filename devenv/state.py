@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devenv.errors import ConfigError, LockedError
+from devenv.filelock import exclusive
 
 STATE_VERSION = 1
 _ALPHABET = string.ascii_letters + string.digits
@@ -191,11 +192,8 @@ def read_claims(name: str) -> dict[str, dict[str, object]]:
 def _machine_file(name: str) -> Iterator[dict[str, dict[str, object]]]:
     """Read-modify-write one machine-wide JSON file of the cache dir under an exclusive lock."""
     directory = cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.json"
-    fd = os.open(directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with exclusive(directory / f"{name}.lock"):
         try:
             raw = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         except ValueError:
@@ -205,9 +203,6 @@ def _machine_file(name: str) -> Iterator[dict[str, dict[str, object]]]:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
         os.replace(tmp, path)
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def read_port_claims(project: str) -> PortClaims:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -17,6 +16,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from devenv.errors import ImageError
+from devenv.filelock import exclusive
 from devenv.images import elf
 from devenv.images.identity import (
     BASE_TAG,
@@ -269,14 +269,8 @@ TARGET_LOCK = "devenv-build.lock"  # in a cargo target dir: held from a build to
 def _target_lock(target: Path) -> Iterator[None]:
     """Serialise devenv's builds in one cargo target dir from the build to copying the binary
     out: two sources built into one dir both write release/<binary>."""
-    target.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target / TARGET_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with exclusive(target / TARGET_LOCK):
         yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def cargo_locked(build: BackendBuild, progress: Progress) -> bool:

@@ -7,7 +7,6 @@ and its directories and files are readable by their owner only.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -17,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from devenv.errors import RefusedError
+from devenv.filelock import exclusive
 from devenv.snapshot.model import Manifest
 from devenv.state import cache_dir
 
@@ -79,13 +79,8 @@ class Store:
     def locked(self) -> Iterator[None]:
         """The store's own lock: one writer per project on this machine, any checkout."""
         self._dirs()
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with exclusive(self.root / ".lock"):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
     def _manifest_path(self, name: str) -> Path:
         return self.manifests_dir / f"{name}.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -19,7 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -522,6 +523,20 @@ def edit_loop(tag: str, reps: int, res: Results, tmp: Path) -> None:
     env = dict(os.environ, CARGO_TARGET_DIR=str(target))
     cargo = ["cargo", "build", "--release", "--locked", "--bin", "ignition-api"]
     project = DevenvProject(f"{tag}-e", root=root, extra_env={"CARGO_TARGET_DIR": str(target)})
+    with copy_images(backend):
+        _edit_reps(project, backend, source, original, cargo, env, reps, res)
+
+
+def _edit_reps(
+    project: DevenvProject,
+    backend: Path,
+    source: Path,
+    original: bytes,
+    cargo: list[str],
+    env: dict[str, str],
+    reps: int,
+    res: Results,
+) -> None:
     try:
         note("edit loop: first build of the copied backend and its stack (not timed)")
         run(cargo, cwd=backend, env=env, what="cargo build (warm-up)")
@@ -540,11 +555,7 @@ def edit_loop(tag: str, reps: int, res: Results, tmp: Path) -> None:
             note(f"rep {rep + 1} edit loop: devenv up {r.seconds:.2f}s, cargo {c.seconds:.2f}s")
     finally:
         source.write_bytes(original)
-        try:
-            # The stand-in tag is shared by every checkout: put back the image of unedited code.
-            project.cli("up", check=False)
-        finally:
-            project.destroy()
+        project.destroy()
 
 
 # --- snapshots ---------------------------------------------------------------------------
@@ -690,6 +701,22 @@ def source_images(source: Path) -> list[str]:
     return run(["docker", "images", "-q", "--no-trunc", "--filter", label]).stdout.split()
 
 
+@contextlib.contextmanager
+def copy_images(backend: Path) -> Iterator[None]:
+    """A copy at <root>/backend is "the reference backend" to devenv, so its builds move the
+    shared `:dev` tag: put the tag back where it was, then remove the copy's images."""
+    dev = run(["docker", "image", "inspect", "--format", "{{.Id}}", IMAGES[2]], check=False)
+    dev_id = dev.stdout.strip() if dev.returncode == 0 else ""
+    try:
+        yield
+    finally:
+        if dev_id:
+            run(["docker", "tag", dev_id, IMAGES[2]], check=False)  # before the copy's go
+        leftovers = [i for i in source_images(backend) if i != dev_id]
+        if leftovers:
+            run(["docker", "rmi", "-f", *leftovers], check=False)
+
+
 class WatchRun:
     """`devenv watch --json` in the background; its cycles line by line."""
 
@@ -750,8 +777,20 @@ def watch_loop(tag: str, reps: int, res: Results, tmp: Path) -> None:
     source = backend / EDIT_FILE
     original = source.read_bytes()
     project = DevenvProject(f"{tag}-w", root=root, extra_env={"CARGO_TARGET_DIR": str(target)})
-    # A copy at <root>/backend is "the reference backend" to devenv: its builds move this tag.
-    dev = run(["docker", "image", "inspect", "--format", "{{.Id}}", IMAGES[2]]).stdout.strip()
+    with copy_images(backend):
+        _watch_reps(project, backend, source, original, target, reps, res, tmp)
+
+
+def _watch_reps(
+    project: DevenvProject,
+    backend: Path,
+    source: Path,
+    original: bytes,
+    target: Path,
+    reps: int,
+    res: Results,
+    tmp: Path,
+) -> None:
     try:
         note(f"watch: the copied backend's image and stack (not timed), {load()}")
         project.cli("up")
@@ -769,10 +808,6 @@ def watch_loop(tag: str, reps: int, res: Results, tmp: Path) -> None:
     finally:
         source.write_bytes(original)
         project.destroy()
-        run(["docker", "tag", dev, IMAGES[2]], check=False)  # before the copy's images go
-        leftovers = [i for i in source_images(backend) if i != dev]
-        if leftovers:
-            run(["docker", "rmi", "-f", *leftovers], check=False)
 
 
 def watch_reps(project: DevenvProject, source: Path, reps: int, res: Results, log: Path) -> None:

@@ -230,9 +230,18 @@ class ComposeProject:
     def up_until_healthy(self) -> float:
         """`docker-compose up -d`, then the host-side /health wait: the e2e script's timing."""
         start = time.perf_counter()
-        self.compose("up", "-d")
+        try:
+            self.compose("up", "-d")
+        except BenchError as exc:
+            raise BenchError(f"{exc}\n{self.diagnosis()}") from None
         wait_health(self.health_url, self.poll)
         return time.perf_counter() - start
+
+    def diagnosis(self) -> str:
+        """The containers' states and last log lines, for a baseline that did not come up."""
+        ps = self.compose("ps", check=False).stdout
+        logs = self.compose("logs", "--tail", "15", "--no-color", check=False).stdout
+        return f"{ps}\n{logs}"
 
     def destroy(self) -> None:
         self.compose("down", "-v", "--remove-orphans", check=False)
@@ -418,6 +427,11 @@ def preflight(*, compose: bool = True) -> None:
             f"missing image(s): {', '.join(missing)}; run `make up` (or `devenv images build`) "
             "first so that both systems start from the same images"
         )
+    # The backend image's identity includes its checkout: a build made from another clone
+    # does not serve this one. Build what is missing now, so no timed `up` builds.
+    built = run([*devenv_cmd(), "images", "build"], cwd=REPO, check=False, timeout=1800)
+    if built.returncode != 0:
+        raise BenchError(f"`devenv images build` failed:\n{built.stderr[-800:]}")
 
 
 def devenv_rep(tag: str, rep: int, res: Results) -> None:
@@ -479,7 +493,10 @@ def compose_rep(tag: str, rep: int, res: Results, *, poll: float) -> None:
         again = project.up_until_healthy()
         (res.after_down_compose_fast if fast else res.after_down_compose).add(again)
         if not fast:
-            res.warm_compose.add(project.compose("up", "-d").seconds)
+            try:
+                res.warm_compose.add(project.compose("up", "-d").seconds)
+            except BenchError as exc:
+                raise BenchError(f"{exc}\n{project.diagnosis()}") from None
         note(f"rep {rep + 1} docker-compose ({poll:g} s poll): cold {cold:.2f}s, after down "
              f"{again:.2f}s")  # fmt: skip
     finally:

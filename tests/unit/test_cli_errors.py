@@ -7,13 +7,11 @@ port: configuration is checked before the engine is contacted, so none of these 
 from __future__ import annotations
 
 import shutil
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devenv.cli.main import run
+from tests.unit.clirun import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = "compose/compose.yaml"
@@ -21,7 +19,7 @@ ORIGINAL = (REPO / COMPOSE).read_text(encoding="utf-8")
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the project's compose file and profiles that a test may break."""
     (tmp_path / "compose").mkdir()
     (tmp_path / COMPOSE).write_text(ORIGINAL, encoding="utf-8")
@@ -32,20 +30,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("DEVENV_ROOT", str(tmp_path))
     monkeypatch.setenv("DEVENV_PROJECT", "t-cli-errors")
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
-    previous = signal.getsignal(signal.SIGINT)
-    yield tmp_path
-    signal.signal(signal.SIGINT, previous)
+    return tmp_path
 
 
 def cli(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
 ) -> tuple[int, str]:
-    monkeypatch.setattr("sys.argv", ["devenv", *args])
-    with pytest.raises(SystemExit) as exited:
-        run()
-    out = capsys.readouterr()
-    code = exited.value.code
-    return (code if isinstance(code, int) else 1), out.err
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    return code, err
 
 
 def edit(root: Path, old: str, new: str) -> None:

@@ -3,41 +3,23 @@
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from devenv import app as core
 from devenv.checks import ids
-from devenv.cli.main import run
 from devenv.model import CheckResult
+from tests.unit.clirun import run_cli as cli
 
 REPO = Path(__file__).resolve().parents[2]
 DEAD = "backend exited with code 101: panicked at path_router.rs:138:17: Path segments"
 
 
 @pytest.fixture(autouse=True)
-def project(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def project(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DEVENV_ROOT", str(REPO))
     monkeypatch.setenv("DEVENV_PROJECT", "t-exit-codes")
-    previous = signal.getsignal(signal.SIGINT)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
-def cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.argv", ["devenv", *args])
-    code: int | str | None = 0
-    try:
-        run()
-    except SystemExit as exited:
-        code = exited.code
-    out = capsys.readouterr()
-    return (code if isinstance(code, int) else 1), out.out, out.err
 
 
 def results(*special: CheckResult) -> list[CheckResult]:

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import signal
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devenv.cli.main import run
+from tests.unit.clirun import run_cli as cli
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def project(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def project(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEVENV_ROOT", str(REPO))
     monkeypatch.setenv("DEVENV_PROJECT", "t-ui-cli")
-    previous = signal.getsignal(signal.SIGINT)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
-def cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.argv", ["devenv", *args])
-    code: int | str | None = 0
-    try:
-        run()
-    except SystemExit as exited:
-        code = exited.code
-    out = capsys.readouterr()
-    return (code if isinstance(code, int) else 1), out.out, out.err
 
 
 def test_a_taken_port_is_a_port_conflict(

@@ -526,53 +526,62 @@ def seed_target_dir(target: Path) -> None:
         run(["cp", "-a", str(shared), str(target / "release")], what="copy the cargo cache")
 
 
+@dataclass
+class Copy:
+    """The reference backend copied for edits, with its own cargo target dir and project."""
+
+    backend: Path
+    target: Path
+    project: DevenvProject
+
+    @property
+    def source(self) -> Path:
+        return self.backend / EDIT_FILE
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, CARGO_TARGET_DIR=str(self.target))
+
+
+@contextlib.contextmanager
+def copied_backend(name: str, tmp: Path) -> Iterator[Copy]:
+    """A copy to edit; afterwards the edited file is put back, the project destroyed, the
+    shared `:dev` tag restored and the copy's images removed."""
+    root = copy_for_edits(tmp)
+    target = tmp / "cargo-target"
+    seed_target_dir(target)
+    project = DevenvProject(name, root=root, extra_env={"CARGO_TARGET_DIR": str(target)})
+    copy = Copy(root / "backend", target, project)
+    original = copy.source.read_bytes()
+    with copy_images(copy.backend):
+        try:
+            yield copy
+        finally:
+            copy.source.write_bytes(original)
+            project.destroy()
+
+
 def edit_loop(tag: str, reps: int, res: Results, tmp: Path) -> None:
     """Append a comment to the backend, `devenv up` until healthy; the same for cargo alone."""
     if shutil.which("cargo") is None:
         res.notes.append("backend edit loop skipped: cargo is not installed")
         return
-    root = copy_for_edits(tmp)
-    target = tmp / "cargo-target"
-    seed_target_dir(target)
-    backend = root / "backend"
-    source = backend / EDIT_FILE
-    original = source.read_bytes()
-    env = dict(os.environ, CARGO_TARGET_DIR=str(target))
     cargo = ["cargo", "build", "--release", "--locked", "--bin", "ignition-api"]
-    project = DevenvProject(f"{tag}-e", root=root, extra_env={"CARGO_TARGET_DIR": str(target)})
-    with copy_images(backend):
-        _edit_reps(project, backend, source, original, cargo, env, reps, res)
-
-
-def _edit_reps(
-    project: DevenvProject,
-    backend: Path,
-    source: Path,
-    original: bytes,
-    cargo: list[str],
-    env: dict[str, str],
-    reps: int,
-    res: Results,
-) -> None:
-    try:
+    with copied_backend(f"{tag}-e", tmp) as copy:
         note("edit loop: first build of the copied backend and its stack (not timed)")
-        run(cargo, cwd=backend, env=env, what="cargo build (warm-up)")
-        project.cli("up")
+        run(cargo, cwd=copy.backend, env=copy.env(), what="cargo build (warm-up)")
+        copy.project.cli("up")
         for rep in range(reps):
-            with source.open("a", encoding="utf-8") as fh:
+            with copy.source.open("a", encoding="utf-8") as fh:
                 fh.write(f"// bench edit {rep} {secrets.token_hex(4)}\n")
-            r = project.cli("up", "--json")
+            r = copy.project.cli("up", "--json")
             if '"recreated"' not in r.stdout:
                 raise BenchError(f"the edit did not recreate the backend:\n{r.stdout[:800]}")
             res.edit.add(r.seconds)
-            with source.open("a", encoding="utf-8") as fh:
+            with copy.source.open("a", encoding="utf-8") as fh:
                 fh.write(f"// bench cargo-only edit {rep} {secrets.token_hex(4)}\n")
-            c = run(cargo, cwd=backend, env=env, what="cargo build (timed)")
+            c = run(cargo, cwd=copy.backend, env=copy.env(), what="cargo build (timed)")
             res.cargo.add(c.seconds)
             note(f"rep {rep + 1} edit loop: devenv up {r.seconds:.2f}s, cargo {c.seconds:.2f}s")
-    finally:
-        source.write_bytes(original)
-        project.destroy()
 
 
 # --- snapshots ---------------------------------------------------------------------------
@@ -787,44 +796,20 @@ def watch_loop(tag: str, reps: int, res: Results, tmp: Path) -> None:
     if shutil.which("cargo") is None:
         res.notes.append("watch rows skipped: cargo is not installed")
         return
-    root = copy_for_edits(tmp)
-    target = tmp / "cargo-target"
-    seed_target_dir(target)
-    backend = root / "backend"
-    source = backend / EDIT_FILE
-    original = source.read_bytes()
-    project = DevenvProject(f"{tag}-w", root=root, extra_env={"CARGO_TARGET_DIR": str(target)})
-    with copy_images(backend):
-        _watch_reps(project, backend, source, original, target, reps, res, tmp)
-
-
-def _watch_reps(
-    project: DevenvProject,
-    backend: Path,
-    source: Path,
-    original: bytes,
-    target: Path,
-    reps: int,
-    res: Results,
-    tmp: Path,
-) -> None:
-    try:
+    with copied_backend(f"{tag}-w", tmp) as copy:
         note(f"watch: the copied backend's image and stack (not timed), {load()}")
-        project.cli("up")
-        before = set(source_images(backend))
-        watch_reps(project, source, reps, res, tmp / "watch.log")
-        res.watch_images.add(float(len(set(source_images(backend)) - before)))
-        cargo_reps(backend, source, target, reps, res)
+        copy.project.cli("up")
+        before = set(source_images(copy.backend))
+        watch_reps(copy.project, copy.source, reps, res, tmp / "watch.log")
+        res.watch_images.add(float(len(set(source_images(copy.backend)) - before)))
+        cargo_reps(copy.backend, copy.source, copy.target, reps, res)
         for rep in range(reps):
-            handler_change(source, f"up-{rep}-{secrets.token_hex(3)}")
-            r = project.cli("up", "--json")
+            handler_change(copy.source, f"up-{rep}-{secrets.token_hex(3)}")
+            r = copy.project.cli("up", "--json")
             if '"recreated"' not in r.stdout:
                 raise BenchError(f"the change did not recreate the backend:\n{r.stdout[:800]}")
             res.watch_up.add(r.seconds)
             note(f"rep {rep + 1} devenv up loop: {r.seconds:.2f}s")
-    finally:
-        source.write_bytes(original)
-        project.destroy()
 
 
 def watch_reps(project: DevenvProject, source: Path, reps: int, res: Results, log: Path) -> None:

@@ -107,7 +107,13 @@ def display_path(path: Path, root: Path) -> str:
 # --- YAML: duplicate keys are errors, dates stay strings -----------------------------------
 
 
-class _Loader(yaml.SafeLoader):
+try:  # libyaml's parser when PyYAML was built with it: a no-op `up` parses compose.yaml
+    from yaml import CSafeLoader as _SafeBase
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    from yaml import SafeLoader as _SafeBase  # type: ignore[assignment]
+
+
+class _Loader(_SafeBase):
     pass
 
 

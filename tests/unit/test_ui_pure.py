@@ -32,8 +32,8 @@ def test_pure_modules_import_no_adapter_or_web_library() -> None:
 
 def test_the_cli_registers_ui_without_loading_the_web_stack() -> None:
     code = (
-        "from devenv.cli.main import app\n"
+        "from devenv.cli.main import build_app\n"
         "import typer.main\n"
-        "assert 'ui' in typer.main.get_command(app).commands\n"
+        "assert 'ui' in typer.main.get_command(build_app()).commands\n"
     )
     assert loaded_after(code, WEB) == []

@@ -41,6 +41,7 @@ EDIT_FILE = Path("src") / "routes.rs"
 READY_DEADLINE = 180.0
 E2E_POLL = 2.0  # the Ignition team's e2e script: `until curl -f .../health; do sleep 2; done`
 FAST_POLL = 0.05
+QUICK_SAMPLES = 5  # per rep, of the sub-second rows and compose's no-op `up -d`
 WATCH_MIN_REPS = 5  # the watch rows repeat the same change at least this often
 
 
@@ -455,31 +456,38 @@ def _devenv_rep(name: str, rep: int, res: Results) -> None:
         cold = project.cli("up")
         project.cli("down")
         after = project.cli("up")
-        warm = project.cli("up", "--json")
-        if '"noop": true' not in warm.stdout:
-            raise BenchError(f"a warm `devenv up` was not a no-op:\n{warm.stdout[:800]}")
-        status = project.cli("status", "--json")
-        if status.stdout.count('"healthy": true') != 3:
-            raise BenchError(f"`devenv status` shows not three healthy services:\n{status.stdout}")
-        helped = project.cli("--help")
+        warm = [project.cli("up", "--json") for _ in range(QUICK_SAMPLES)]
+        for w in warm:
+            if '"noop": true' not in w.stdout:
+                raise BenchError(f"a warm `devenv up` was not a no-op:\n{w.stdout[:800]}")
+        status = [project.cli("status", "--json") for _ in range(QUICK_SAMPLES)]
+        for st in status:
+            if st.stdout.count('"healthy": true') != 3:
+                raise BenchError(f"`devenv status` shows not three healthy services:\n{st.stdout}")
+        helped = [project.cli("--help") for _ in range(QUICK_SAMPLES)]
         check = project.cli("check")
     finally:
         project.destroy()
-    peak = max(r.maxrss_mb for r in (cold, after, warm, status, check))
-    for series, r in (
-        (res.cold, cold),
-        (res.after_down, after),
+    peak = max(r.maxrss_mb for r in (cold, after, *warm, *status, check))
+    for series, runs in (
+        (res.cold, [cold]),
+        (res.after_down, [after]),
         (res.warm, warm),
         (res.status, status),
         (res.help, helped),
-        (res.check, check),
+        (res.check, [check]),
     ):
-        series.add(r.seconds)
+        for r in runs:
+            series.add(r.seconds)
     res.memory.add(peak)
+
+    def mid(runs: list[Proc]) -> float:
+        return statistics.median(r.seconds for r in runs)
+
     note(
         f"rep {rep + 1} devenv: cold {cold.seconds:.2f}s, after down {after.seconds:.2f}s, "
-        f"warm {warm.seconds:.2f}s, status {status.seconds:.2f}s, help {helped.seconds:.2f}s, "
-        f"check {check.seconds:.2f}s, peak {peak:.0f} MB"
+        f"warm {mid(warm):.2f}s, status {mid(status):.2f}s, help {mid(helped):.2f}s "
+        f"(medians of {QUICK_SAMPLES}), check {check.seconds:.2f}s, peak {peak:.0f} MB"
     )
 
 
@@ -494,7 +502,8 @@ def compose_rep(tag: str, rep: int, res: Results, *, poll: float) -> None:
         (res.after_down_compose_fast if fast else res.after_down_compose).add(again)
         if not fast:
             try:
-                res.warm_compose.add(project.compose("up", "-d").seconds)
+                for _ in range(QUICK_SAMPLES):
+                    res.warm_compose.add(project.compose("up", "-d").seconds)
             except BenchError as exc:
                 raise BenchError(f"{exc}\n{project.diagnosis()}") from None
         note(f"rep {rep + 1} docker-compose ({poll:g} s poll): cold {cold:.2f}s, after down "

@@ -10,15 +10,14 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def exclusive(path: Path) -> Iterator[int]:
-    """Hold an exclusive lock on PATH (created 0600, its folder too), waiting for it.
-
-    Yields the descriptor, for a holder that writes its pid into the file."""
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on PATH, waiting for it; the file is created 0600 (and its
+    folder, if missing)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd
+        yield
     finally:
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)

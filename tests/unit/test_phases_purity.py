@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.unit.imports import importing, loaded_after
+
 PURE = [
     "devenv.plan",
     "devenv.stack",
@@ -43,40 +45,11 @@ PATHS = [
 
 
 def test_pure_modules_do_not_import_heavy_libraries() -> None:
-    code = (
-        "import importlib, sys\n"
-        f"for name in {PURE!r}: importlib.import_module(name)\n"
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
-    )
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=root,
-        env={"PYTHONPATH": str(root)},
-    )
-    assert done.stdout.strip() == ""
+    assert loaded_after(importing(PURE), HEAVY) == []
 
 
 def test_the_status_path_loads_neither_the_docker_sdk_nor_pydantic() -> None:
-    code = (
-        "import importlib, sys\n"
-        f"for name in {PATHS!r}: importlib.import_module(name)\n"
-        "print(','.join(m for m in ('docker', 'requests', 'httpx', 'watchfiles') "
-        "if m in sys.modules))\n"
-    )
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=root,
-        env={"PYTHONPATH": str(root)},
-    )
-    assert done.stdout.strip() == ""
+    assert loaded_after(importing(PATHS), ["docker", "requests", "httpx", "watchfiles"]) == []
 
 
 def test_every_declared_dependency_is_imported_by_devenv() -> None:

@@ -859,6 +859,14 @@ def cargo_reps(backend: Path, source: Path, target: Path, reps: int, res: Result
         note(f"rep {rep + 1} cargo alone: {c.seconds:.2f}s")
 
 
+def finish(res: Results, rows: list[Row]) -> None:
+    """The table of `rows`, then the notes of what was skipped."""
+    note(f"done, {load()}")
+    print(render(rows))
+    for line in res.notes:
+        print(f"note: {line}")
+
+
 def only_watch(tag: str, reps: int, res: Results) -> int:
     try:
         preflight(compose=False)
@@ -868,10 +876,7 @@ def only_watch(tag: str, reps: int, res: Results) -> int:
     except BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
-    note(f"done, {load()}")
-    print(render(res.watch_rows()))
-    for line in res.notes:
-        print(f"note: {line}")
+    finish(res, res.watch_rows())
     return 0
 
 
@@ -889,8 +894,7 @@ def only_snapshots(tag: str, reps: int, res: Results) -> int:
     except BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
-    note(f"done, {load()}")
-    print(render(res.snapshot_rows()))
+    finish(res, res.snapshot_rows())
     return 0
 
 
@@ -939,10 +943,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
-    note(f"done, {load()}")
-    print(render(res.rows()))
-    for line in res.notes:
-        print(f"note: {line}")
+    finish(res, res.rows())
     d, c = res.cold.median, res.cold_compose.median
     print(f"summary: cold up devenv {d:.1f} s vs docker-compose {c:.1f} s = {d / c:.2f}x")
     return 0

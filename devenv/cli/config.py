@@ -41,7 +41,7 @@ def config(
 
 def profiles(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the available profiles."""
-    from devenv.config.load import find_root
+    from devenv.config.defaults import find_root
     from devenv.config.profiles import list_profiles
 
     out = console(ctx)

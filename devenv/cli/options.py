@@ -48,7 +48,8 @@ def options(
     sets: list[str] | None = None,
 ) -> Options:
     """The command's Options; the environment's secrets join the console's registry."""
-    from devenv.config.load import Options, default_project_name, find_root
+    from devenv.config.defaults import find_root
+    from devenv.config.load import Options, default_project_name
 
     root = find_root()
     overrides: dict[str, str] = {}

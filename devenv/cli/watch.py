@@ -7,14 +7,11 @@ from typing import Annotated
 
 import typer
 
-from devenv.cli.options import ProfileOpt, ProjectOpt, SetOpt, console, options
+from devenv.cli.options import console, options
 
 
 def watch(
     ctx: typer.Context,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for readiness (the first up, each restart).")
     ] = 60.0,
@@ -31,7 +28,7 @@ def watch(
     from devenv.watch.cycle import Cycle, cycle_data, line
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx)
     # a supervisor's stop ends watching as Ctrl-C does (the handler `run` installed)
     signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from devenv.cli.options import JsonOpt, OutputOpt, console, options
+from devenv.console import versioned
 from devenv.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -68,11 +69,13 @@ def render(result: ReportResult, fmt: str) -> str:
         from devenv.report.json_report import dumps, to_json
 
         return dumps(
-            to_json(
-                result.evaluation,
-                profile_name=result.profile,
-                checks=checks,
-                generated_at=result.generated_at,
+            versioned(
+                to_json(
+                    result.evaluation,
+                    profile_name=result.profile,
+                    checks=checks,
+                    generated_at=result.generated_at,
+                )
             )
         )
     if fmt == "markdown":

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from devenv.cli.options import JsonOpt, console, options
+from devenv.console import versioned
 
 
 def ui(
@@ -40,7 +41,7 @@ def ui(
     # flushed: whoever started us (a script, a test) reads the URL before we serve
     if as_json:  # one line, which a script reads before the server takes over
         said = {"url": url, "project": opts.project, "profile": profile_name}
-        out.line(json.dumps(said), flush=True)
+        out.line(json.dumps(versioned(said)), flush=True)
     else:
         out.line(
             f"devenv ui for project {opts.project} (profile {profile_name}): {url}", flush=True

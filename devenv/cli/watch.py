@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from devenv.cli.options import console, options
+from devenv.console import versioned
 
 
 def watch(
@@ -34,7 +35,7 @@ def watch(
 
     def report(cycle: Cycle) -> None:
         if as_json:
-            out.line(json.dumps(cycle_data(cycle), ensure_ascii=False), flush=True)
+            out.line(json.dumps(versioned(cycle_data(cycle)), ensure_ascii=False), flush=True)
             return
         out.line(line(cycle), flush=True)
         for detail in cycle.details:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devenv.cli.options import JsonOpt, console, options, writable_file
+from devenv.cli.options import JsonOpt, console, creatable_file, options
 
 if TYPE_CHECKING:
     from devenv.model import CheckResult
@@ -21,8 +21,8 @@ def check(
         Path | None,
         typer.Option(
             "--junit",
-            help="Write JUnit XML here (its directory must exist).",
-            callback=writable_file,
+            help="Write JUnit XML here (missing directories are created).",
+            callback=creatable_file,
         ),
     ] = None,
     scaffold: Annotated[

@@ -189,6 +189,22 @@ def writable_file(value: Path | None) -> Path | None:
     return value
 
 
+def creatable_file(value: Path | None) -> Path | None:
+    """A file devenv will write, creating its missing directories (as pytest's --junitxml
+    does): the nearest existing one must be a writable directory now."""
+    if value is None:
+        return None
+    if value.is_dir():
+        raise typer.BadParameter(f"{value} is a directory; name a file in it")
+    parent = value.parent if str(value.parent) else Path()
+    existing = next(p for p in (parent, *parent.parents) if p.exists())
+    if not existing.is_dir():
+        raise typer.BadParameter(f"{existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"directory {existing} is not writable")
+    return value
+
+
 OutputOpt = Annotated[
     Path | None,
     typer.Option(

@@ -207,6 +207,13 @@ def test_report_to_a_missing_directory_is_refused_before_any_check(
     assert ran == []
     code, _out, err = cli("check", "--junit", str(tmp_path))  # a directory, not a file
     assert (code, "is a directory" in one_line(err)) == (2, True)
+    # --junit makes missing directories (as pytest's --junitxml does) under a writable one
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _out, err = cli("check", "--junit", str(blocker / "reports" / "x.xml"))
+    assert (code, f"{blocker} is not a directory" in one_line(err)) == (2, True)
+    code, _out, err = cli("check", "--junit", str(tmp_path / "reports" / "x.xml"))
+    assert code == 4, err  # accepted: it went on to ask the engine
 
 
 def test_ui_port_out_of_range_is_one_line(cli: Cli) -> None:

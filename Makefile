@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: up down test lint unit bench images prereqs venv clean
+.PHONY: up down test lint unit bench images prereqs venv clean lock
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins the tested dependency set (`make lock` renews it)
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -51,6 +52,14 @@ test: venv prereqs lint
 
 bench: venv
 	$(BIN)/python bench/bench.py
+
+# Re-resolve every dependency (runtime and the test extra) to its newest allowed release and
+# pin the result in constraints.txt; then `make test`, and commit both if it passes.
+lock: venv
+	$(BIN)/pip install -q pip-tools
+	$(BIN)/pip-compile -q --upgrade --strip-extras --extra test --no-emit-index-url \
+	  --no-emit-trusted-host --no-emit-find-links --output-file constraints.txt pyproject.toml
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

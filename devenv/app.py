@@ -38,6 +38,13 @@ def _quiet(_: str) -> None:
     return None
 
 
+def known_service(service: str) -> str:
+    """A service of the stack, or a ConfigError before anything is read or asked."""
+    if service not in SERVICES:
+        raise ConfigError(f"unknown service {service!r}", hint=f"use one of: {', '.join(SERVICES)}")
+    return service
+
+
 def docker_runtime() -> Runtime:
     from devenv.runtime.docker import DockerRuntime
 
@@ -122,7 +129,6 @@ def plan_up(
     options: Options,
     *,
     strict_ports: bool = False,
-    seed_protected: bool = False,
     adapters: Adapters = REAL,
     secrets: Secrets | None = None,
 ) -> Planned:
@@ -134,7 +140,7 @@ def plan_up(
     config = load_config(options)
     runtime = adapters.runtime()
     observation = observe(config, runtime, adapters.clients)
-    plan = reconcile(config, observation, strict_ports=strict_ports, seed_protected=seed_protected)
+    plan = reconcile(config, observation, strict_ports=strict_ports)
     if secrets is not None and plan.stack is not None:
         secrets.add(*plan.stack.secrets())
     return Planned(config, observation, plan, runtime, adapters.clients)
@@ -146,7 +152,6 @@ def up(
     progress: Progress = _quiet,
     strict_ports: bool = False,
     timeout: float = 90.0,
-    seed_protected: bool = False,
     adapters: Adapters = REAL,
     secrets: Secrets | None = None,
     cancel: threading.Event | None = None,
@@ -161,7 +166,6 @@ def up(
         planned = plan_up(
             options,
             strict_ports=strict_ports,
-            seed_protected=seed_protected,
             adapters=adapters,
             secrets=secrets,
         )
@@ -222,6 +226,7 @@ def restart(
     from devenv.state import load_state, project_lock
 
     started = time.monotonic()
+    known_service(service)
     config = load_config(options)
     runtime = adapters.runtime()
     with project_lock(options.root, options.project, notify=progress):
@@ -316,12 +321,25 @@ def down(
     adapters: Adapters = REAL,
 ) -> DownResult:
     """Remove the project's containers; with `volumes`, its data, its snapshots (of that
-    data) and its machine-wide claims too."""
+    data) and its machine-wide claims too. Works from any directory: the project's lock is
+    taken in the checkout its labels name (`devenv ls`), and none is made for a project that
+    has nothing on the engine."""
     from devenv.snapshot.store import Store
-    from devenv.state import image_claims, project_lock, release_ports
+    from devenv.stacks import checkout_of
+    from devenv.state import image_claims, project_lock, release_ports, state_dir
 
     runtime = adapters.runtime()
-    with project_lock(options.root, options.project, notify=progress):
+    seen = runtime.observe(options.project)
+    root = checkout_of(seen) or options.root
+    if root != options.root:
+        progress(f"project {options.project} lives in {root}")
+    nothing = not (seen.containers or seen.volumes or state_dir(root, options.project).is_dir())
+    lock = (
+        contextlib.nullcontext()
+        if nothing
+        else project_lock(root, options.project, notify=progress)
+    )
+    with lock:
         observed = runtime.observe(options.project)
 
         def drop(cid: str, name: str) -> str:
@@ -484,8 +502,8 @@ def logs(
     from devenv.errors import DevenvError
     from devenv.observe import current
 
-    if service is not None and service not in SERVICES:
-        raise ConfigError(f"unknown service {service!r}", hint=f"use one of: {', '.join(SERVICES)}")
+    if service is not None:
+        known_service(service)
     if secrets is not None:
         with contextlib.suppress(DevenvError):
             secrets.add(*current(load_config(options), None)[1].secrets())

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from devenv import __version__
 from devenv.config.secrets import Secrets
 from devenv.errors import DevenvError, ReadinessError
 
@@ -37,8 +38,18 @@ def grid(rows: Sequence[Sequence[str]], *, width: int | None = None, indent: int
     return "\n".join(lines)
 
 
+def versioned(data: Any) -> Any:
+    """A JSON document (an object) with the devenv version that wrote it, first."""
+    if isinstance(data, dict) and "devenv_version" not in data:
+        return {"devenv_version": __version__, **data}
+    return data
+
+
 class Console:
-    """Where output goes. Every text passes through `secrets.redact` on its way out."""
+    """Where output goes. Every text passes through `secrets.redact` on its way out.
+
+    `quiet` drops the progress lines; `verbose` adds the debug lines and, for an error, its
+    causes."""
 
     def __init__(
         self,
@@ -46,10 +57,14 @@ class Console:
         secrets: Secrets | None = None,
         out: IO[str] | None = None,
         err: IO[str] | None = None,
+        quiet: bool = False,
+        verbose: bool = False,
     ) -> None:
         self.secrets = secrets or Secrets()
         self._out = out
         self._err = err
+        self.quiet = quiet
+        self.verbose = verbose
         self._started = time.monotonic()
         self._lock = threading.Lock()  # progress lines come from several threads
 
@@ -71,21 +86,37 @@ class Console:
         self._write(self.out, text, flush=flush)
 
     def json(self, data: Any) -> None:
-        self._write(self.out, json.dumps(data, indent=2, sort_keys=False, default=str))
+        """A JSON document on stdout; an object carries `devenv_version`."""
+        self._write(self.out, json.dumps(versioned(data), indent=2, sort_keys=False, default=str))
 
     def table(self, rows: Sequence[Sequence[str]], *, indent: int = 0) -> None:
         self._write(self.out, grid(rows, indent=indent))
 
     def progress(self, message: str) -> None:
         """A timestamped progress line on stderr (seconds since the command started)."""
+        if self.quiet:
+            return
         elapsed = time.monotonic() - self._started
         self._write(self.err, f"[{elapsed:5.1f}s] {message}", flush=True)
+
+    def debug(self, message: str) -> None:
+        """A line for `-v` only: where things came from."""
+        if self.verbose:
+            self._write(self.err, f"[debug] {message}", flush=True)
 
     def write_file(self, path: Path, text: str) -> None:
         path.write_text(self.secrets.redact(text).rstrip("\n") + "\n", encoding="utf-8")
 
     def error(self, exc: DevenvError) -> None:
-        """The one line a handled error ends in (a readiness error adds its details)."""
+        """The one line a handled error ends in (a readiness error adds its details; with
+        `verbose`, the exceptions that caused it follow, one line each)."""
         self._write(self.err, exc.one_line())
         if isinstance(exc, ReadinessError) and exc.details:
             self._write(self.err, exc.details)
+        cause = exc.__cause__ or exc.__context__
+        for _ in range(5 if self.verbose else 0):
+            if cause is None:
+                break
+            said = " ".join(str(cause).split())
+            self._write(self.err, f"  caused by {type(cause).__name__}: {said}")
+            cause = cause.__cause__ or cause.__context__

@@ -1,6 +1,8 @@
 """The one exception root of devenv, and the exit code of each handled failure.
 
 DevenvError                      handled: the CLI prints "Kind: message" + hint, no traceback
+├── UsageError           (2)     an argument is malformed, out of range or names a place that
+│                                 cannot be written (checked before any work)
 ├── ConfigError          (3)     a compose file, profile, registry or flag is wrong
 │   └── MissingSecretError       a ${VAR} reference has no value
 ├── EngineError          (11)    the Docker engine refused or failed a request, or timed out
@@ -19,8 +21,9 @@ DevenvError                      handled: the CLI prints "Kind: message" + hint,
 └── Interrupted          (130)   SIGINT: the lock is released, the next `up` adopts the rest
 
 Adapters translate third-party exceptions into these with ``raise ... from exc``;
-anything else that escapes is a bug and keeps its traceback. The root itself is never raised:
-exit code 1 means "checks failed" or "unhealthy", nothing else.
+anything else that escapes is a bug: the CLI prints one line naming the log file that holds its
+traceback and exits INTERNAL_ERROR (70, sysexits' EX_SOFTWARE). The root itself is never
+raised: exit code 1 means "checks failed" or "unhealthy", nothing else.
 """
 
 from __future__ import annotations
@@ -43,6 +46,14 @@ class DevenvError(Exception):
         if self.hint:
             text += f" (fix: {self.hint})"
         return text
+
+
+INTERNAL_ERROR = 70
+
+
+class UsageError(DevenvError):
+    exit_code = 2
+    kind = "Usage error"
 
 
 class ConfigError(DevenvError):

@@ -21,9 +21,11 @@ from devenv.errors import DevenvError, PortConflictError, RefusedError
 from devenv.model import SERVICES, ImageChoice, ServiceSpec
 from devenv.observe import Observation, PortFacts
 from devenv.runtime.base import (
+    LABEL_CHECKOUT,
     LABEL_DIGEST,
     LABEL_HASH,
     LABEL_PG_MAJOR,
+    LABEL_PROFILE,
     LABEL_PROJECT,
     LABEL_SERVICE,
     LABEL_VOLUME,
@@ -126,17 +128,29 @@ def config_digest(spec: ContainerSpec, image_identity: str) -> dict[str, str]:
     return digest
 
 
-def with_labels(spec: ContainerSpec, image_identity: str) -> ContainerSpec:
-    """The spec with devenv's labels: project, service, config hash and per-field digest."""
+def with_labels(
+    spec: ContainerSpec, image_identity: str, extra: Mapping[str, str] | None = None
+) -> ContainerSpec:
+    """The spec with devenv's labels: project, service, config hash and per-field digest, and
+    `extra` ones that describe the container without changing it (outside the hash)."""
     digest = config_digest(spec, image_identity)
     blob = json.dumps(digest, sort_keys=True)
     labels = {
+        **(extra or {}),
         LABEL_PROJECT: spec.project,
         LABEL_SERVICE: spec.service,
         LABEL_HASH: _short(blob),
         LABEL_DIGEST: blob,
     }
     return replace(spec, labels=tuple(sorted(labels.items())))
+
+
+def where_labels(config: Config) -> dict[str, str]:
+    """Which checkout a project lives in and the profile it runs, for `devenv ls`."""
+    return {
+        LABEL_CHECKOUT: str(config.options.root),
+        LABEL_PROFILE: config.profile_ref,
+    }
 
 
 def volume_labels(
@@ -182,6 +196,9 @@ def container_step(
                 f" (+{len(changed) - 4} more)" if len(changed) > 4 else ""
             )
             return "recreate", f"config changed: {shown}"
+    if dict(d.spec.labels).get(LABEL_CHECKOUT) and not current.label(LABEL_CHECKOUT):
+        # once: an older devenv made it without the labels `devenv ls` and `down` read
+        return "recreate", "labels: no checkout and profile (made by an older devenv)"
     if current.state != "running":
         how = (
             f"exited with code {current.exit_code}" if current.state == "exited" else current.state
@@ -249,7 +266,6 @@ def reconcile(
     observation: Observation,
     *,
     strict_ports: bool = False,
-    seed_protected: bool = False,
 ) -> Plan:
     """Pure: every step that makes the engine and the providers match `config`."""
     state = observation.state
@@ -270,7 +286,7 @@ def reconcile(
         if config.local(svc.name)
     }
     builder = _Builder(config, observation, stack, desired)
-    steps = builder.steps(ports, seed=config.profile.seed or seed_protected)
+    steps = builder.steps(ports, seed=config.profile.seed)
     error = next(
         (e for e in (_bypass_refusal(config), builder.refusal, conflict) if e is not None), None
     )
@@ -309,7 +325,8 @@ def image_choice(config: Config, svc: ServiceSpec, observation: Observation) -> 
 def _desired(stack: Stack, svc: ServiceSpec, observation: Observation) -> Desired:
     choice = image_choice(stack.config, svc, observation)
     name = stack.name
-    extra = {LABEL_PG_MAJOR: choice.pg_major} if choice.pg_major else {}
+    where = where_labels(stack.config)
+    extra = where | ({LABEL_PG_MAJOR: choice.pg_major} if choice.pg_major else {})
     ports: tuple[tuple[int, int], ...] = ()
     if svc.network_mode != "host":
         host = stack.ports.get(svc.name)
@@ -331,7 +348,7 @@ def _desired(stack: Stack, svc: ServiceSpec, observation: Observation) -> Desire
     )
     return Desired(
         service=svc.name,
-        spec=with_labels(spec, choice.identity),
+        spec=with_labels(spec, choice.identity, where),
         image=choice,
         volumes=tuple(
             (f"{name}_{m.volume}", volume_labels(name, m.volume, extra)) for m in svc.volumes

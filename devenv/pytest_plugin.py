@@ -231,7 +231,8 @@ class _Session:
 
 
 def _options(config: pytest.Config) -> Options:
-    from devenv.config.load import Options, default_project_name, find_root
+    from devenv.config.defaults import find_root
+    from devenv.config.load import Options, default_project_name
 
     root = find_root(Path(str(config.rootpath)))
     return Options(

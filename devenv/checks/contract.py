@@ -16,6 +16,7 @@ from devenv.checks.engine import (
     run_check,
     variables_for,
 )
+from devenv.config import defaults
 from devenv.model import CheckResult, Profile
 
 if TYPE_CHECKING:
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 
     from devenv.checks.spec import Contract
 
-IGNITION_CONTRACT = Path("contracts") / "ignition.toml"
-REFERENCE_CONTRACT = Path("contracts") / "reference.toml"
+IGNITION_CONTRACT = "ignition.toml"
+REFERENCE_CONTRACT = "reference.toml"
 
 
 def contract_file(root: Path, profile: Profile) -> Path:
@@ -37,7 +38,7 @@ def contract_file(root: Path, profile: Profile) -> Path:
     own = backend.provider == "local" and not (
         backend.settings.get("context") or backend.settings.get("image")
     )
-    return root / (REFERENCE_CONTRACT if own else IGNITION_CONTRACT)
+    return defaults.contract_file(root, REFERENCE_CONTRACT if own else IGNITION_CONTRACT)
 
 
 def run_contract_checks(

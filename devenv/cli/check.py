@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devenv.cli.options import JsonOpt, ProfileOpt, ProjectOpt, SetOpt, console, options
+from devenv.cli.options import JsonOpt, console, creatable_file, options
 
 if TYPE_CHECKING:
     from devenv.model import CheckResult
@@ -16,11 +16,15 @@ if TYPE_CHECKING:
 
 def check(
     ctx: typer.Context,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     as_json: JsonOpt = False,
-    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit",
+            help="Write JUnit XML here (missing directories are created).",
+            callback=creatable_file,
+        ),
+    ] = None,
     scaffold: Annotated[
         bool, typer.Option("--scaffold/--no-scaffold", help="Also run cargo check/fmt/clippy.")
     ] = False,
@@ -33,7 +37,7 @@ def check(
     from devenv.report.data import check_data
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx)
     run = core.run_checks(opts, scaffold=scaffold, secrets=out.secrets)
     results = run.results
     if junit is not None:

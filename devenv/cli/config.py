@@ -5,25 +5,27 @@ from __future__ import annotations
 
 import typer
 
-from devenv.cli.options import JsonOpt, ProfileOpt, ProjectOpt, SetOpt, console, options
+from devenv.cli.options import JsonOpt, console, options
 
 
 def config(
     ctx: typer.Context,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the resolved configuration with each value's source layer; secrets masked."""
-    from devenv.config.profiles import describe, resolve_profile
+    """Print the resolved configuration with each value's source layer; secrets masked.
+
+    The compose file is read and checked as `up` reads it: a broken one fails here too."""
+    from devenv.config.compose import display_path
+    from devenv.config.load import load_config
+    from devenv.config.profiles import describe
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
-    prof = resolve_profile(
-        opts.root, opts.profile, environ=opts.environ, cli_overrides=opts.overrides
-    )
+    opts = options(ctx)
+    config = load_config(opts)
+    prof = config.profile
     out.secrets.add(*prof.secrets())
+    out.debug(f"compose file {display_path(config.project.compose_file, opts.root)}")
+    out.debug(f"profile {prof.name} from {prof.path or 'built-in'}")
     rows = describe(prof)
     if as_json:
         out.json(
@@ -40,15 +42,20 @@ def config(
 
 
 def profiles(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """List the available profiles."""
-    from devenv.config.load import find_root
+    """List the available profiles (the project's profiles/, else devenv's packaged ones)."""
     from devenv.config.profiles import list_profiles
 
     out = console(ctx)
-    found = list_profiles(find_root())
+    opts = options(ctx)
+    found = list_profiles(opts.root)
     if as_json:
         out.json(
-            [{"name": n, "path": str(p) if p else None, "description": d} for n, p, d in found]
+            {
+                "profiles": [
+                    {"name": n, "path": str(p) if p else None, "description": d}
+                    for n, p, d in found
+                ]
+            }
         )
         return
     out.table([("NAME", "DESCRIPTION"), *((n, d) for n, _p, d in found)])

@@ -7,12 +7,11 @@ from typing import Annotated
 
 import typer
 
-from devenv.cli.options import JsonOpt, ProjectOpt, console, options
+from devenv.cli.options import JsonOpt, console, options
 
 
 def down(
     ctx: typer.Context,
-    project: ProjectOpt = None,
     volumes: Annotated[
         bool,
         typer.Option("--volumes", "-v", help="Also delete the data volumes and the snapshots."),
@@ -27,17 +26,13 @@ def down(
     from devenv.errors import RefusedError
 
     out = console(ctx)
-    opts = options(ctx, project, None)
-    if volumes and not yes:
-        if not sys.stdin.isatty():
-            raise RefusedError(
-                f"`down --volumes` deletes the data of project {opts.project} and its snapshots",
-                hint="add --yes to confirm",
-            )
-        typer.confirm(
-            f"Delete all data (Postgres, buckets) of project {opts.project}, and its snapshots "
-            "(they are of that data)?",
-            abort=True,
+    opts = options(ctx)
+    if volumes and not yes and not _confirmed(opts.project):
+        # the same refusal whether nobody could answer (no terminal) or the answer was no
+        raise RefusedError(
+            f"`down --volumes` deletes the data of project {opts.project} and its snapshots; "
+            "not confirmed, nothing was removed",
+            hint="answer y, or add --yes",
         )
     result = core.down(opts, volumes=volumes, progress=out.progress)
     if as_json:
@@ -50,6 +45,20 @@ def down(
         out.line(f"Deleted snapshots: {', '.join(result.snapshots_removed)}.")
     elif result.volumes_kept:
         out.line(f"Kept volumes (data safe): {', '.join(result.volumes_kept)}.")
+
+
+def _confirmed(project: str) -> bool:
+    """Asked on a terminal only; no, Ctrl-D or no terminal at all is a no."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        return typer.confirm(
+            f"Delete all data (Postgres, buckets) of project {project}, and its snapshots "
+            "(they are of that data)?",
+            default=False,
+        )
+    except typer.Abort:
+        return False
 
 
 def register(app: typer.Typer) -> None:

@@ -6,21 +6,25 @@ from typing import Annotated
 
 import typer
 
-from devenv.cli.options import ProjectOpt, console, options
+from devenv.cli.options import complete_service, console, options
 
 
 def logs(
     ctx: typer.Context,
-    service: Annotated[str | None, typer.Argument(help="postgres, objectstore or backend")] = None,
-    project: ProjectOpt = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
-    tail: Annotated[int, typer.Option(help="Lines per service.")] = 100,
+    service: Annotated[
+        str | None,
+        typer.Argument(help="postgres, objectstore or backend", autocompletion=complete_service),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    tail: Annotated[int, typer.Option(min=0, help="Lines per service.")] = 100,
 ) -> None:
     """Print (or follow) the logs of one service or all."""
     from devenv import app as core
 
     out = console(ctx)
-    opts = options(ctx, project, None)
+    opts = options(ctx)
     for line in core.logs(opts, service, follow=follow, tail=tail, secrets=out.secrets):
         out.line(line.rstrip("\n"), flush=follow)
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devenv.cli.options import JsonOpt, ProfileOpt, ProjectOpt, SetOpt, console, options
+from devenv.cli.options import JsonOpt, OutputOpt, console, options
+from devenv.console import versioned
 from devenv.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -18,12 +19,9 @@ FORMATS = ("table", "json", "markdown")
 
 def report(
     ctx: typer.Context,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
     as_json: JsonOpt = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+    output: OutputOpt = None,
     registry: Annotated[Path | None, typer.Option(help="Phase registry TOML file.")] = None,
     scaffold: Annotated[bool, typer.Option("--scaffold/--no-scaffold")] = False,
     exit_zero: Annotated[
@@ -40,7 +38,7 @@ def report(
     from devenv.errors import ChecksFailedError
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx)
     if as_json:
         fmt = "json"
     if fmt not in FORMATS:
@@ -71,11 +69,13 @@ def render(result: ReportResult, fmt: str) -> str:
         from devenv.report.json_report import dumps, to_json
 
         return dumps(
-            to_json(
-                result.evaluation,
-                profile_name=result.profile,
-                checks=checks,
-                generated_at=result.generated_at,
+            versioned(
+                to_json(
+                    result.evaluation,
+                    profile_name=result.profile,
+                    checks=checks,
+                    generated_at=result.generated_at,
+                )
             )
         )
     if fmt == "markdown":

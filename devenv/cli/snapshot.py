@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devenv.cli.options import JsonOpt, ProfileOpt, ProjectOpt, SetOpt, console, options
+from devenv.cli.options import JsonOpt, console, options
 
 if TYPE_CHECKING:
     from devenv.console import Console
@@ -77,9 +77,6 @@ def _say_restored(out: Console, result: RestoreResult, as_json: bool) -> None:
 def save(
     ctx: typer.Context,
     name: NameArg,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace a snapshot of that name.")
     ] = False,
@@ -90,7 +87,7 @@ def save(
     from devenv.snapshot import service
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx)
     result = service.save(
         opts, name, force=force, progress=out.progress, timeout=timeout, secrets=out.secrets
     )
@@ -100,9 +97,6 @@ def save(
 def restore(
     ctx: typer.Context,
     name: NameArg,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     timeout: TimeoutOpt = 60.0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -110,7 +104,7 @@ def restore(
     from devenv.snapshot import service
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx)
     result = service.restore(
         opts, name, progress=out.progress, timeout=timeout, secrets=out.secrets
     )
@@ -119,9 +113,6 @@ def restore(
 
 def list_(
     ctx: typer.Context,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List the project's snapshots, the golden one first."""
@@ -129,7 +120,7 @@ def list_(
     from devenv.snapshot.model import describe_migrations
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx)
     rows = service.list_snapshots(opts, secrets=out.secrets)
     if as_json:
         out.json({"project": opts.project, "snapshots": [r.to_json() for r in rows]})
@@ -157,24 +148,18 @@ def list_(
 def rm(
     ctx: typer.Context,
     name: NameArg,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
 ) -> None:
     """Remove snapshot NAME (its database and the objects no other snapshot holds)."""
     from devenv.snapshot import service
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx)
     removed = service.remove(opts, name, secrets=out.secrets)
     out.line(f"Removed snapshot {removed.name} of project {removed.project}.")
 
 
 def reset(
     ctx: typer.Context,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     golden_refresh: Annotated[
         bool,
         typer.Option("--golden-refresh", help="Retake the golden state from the current one."),
@@ -186,7 +171,7 @@ def reset(
     from devenv.snapshot import service
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx)
     result = service.reset(
         opts,
         golden_refresh=golden_refresh,

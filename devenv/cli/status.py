@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import typer
 
-from devenv.cli.options import JsonOpt, ProfileOpt, ProjectOpt, SecretsOpt, SetOpt, console, options
+from devenv.cli.options import JsonOpt, SecretsOpt, console, options
 
 
 def status(
     ctx: typer.Context,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     show_secrets: SecretsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -23,7 +20,7 @@ def status(
 
     out = console(ctx)
     out.secrets.enabled = not show_secrets
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx)
     result = core.status(opts, show_secrets=show_secrets, secrets=out.secrets)
     if as_json:
         out.json(status_data(result))

@@ -7,16 +7,15 @@ from typing import Annotated
 
 import typer
 
-from devenv.cli.options import JsonOpt, ProfileOpt, ProjectOpt, SetOpt, console, options
+from devenv.cli.options import JsonOpt, console, options
+from devenv.console import versioned
 
 
 def ui(
     ctx: typer.Context,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     port: Annotated[
-        int | None, typer.Option("--port", help="Port on 127.0.0.1 (default: a free one).")
+        int | None,
+        typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1 (default: a free one)."),
     ] = None,
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Print the URL, do not open a browser.")
@@ -31,7 +30,7 @@ def ui(
     from devenv.ui.server import bind, create_app, serve
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx)
     adapter = Adapter(opts, out.secrets)
     profile_name = adapter.validate()  # a bad profile fails here, before anything listens
     sock = bind(port)
@@ -42,7 +41,7 @@ def ui(
     # flushed: whoever started us (a script, a test) reads the URL before we serve
     if as_json:  # one line, which a script reads before the server takes over
         said = {"url": url, "project": opts.project, "profile": profile_name}
-        out.line(json.dumps(said), flush=True)
+        out.line(json.dumps(versioned(said)), flush=True)
     else:
         out.line(
             f"devenv ui for project {opts.project} (profile {profile_name}): {url}", flush=True

@@ -6,14 +6,11 @@ from typing import Annotated
 
 import typer
 
-from devenv.cli.options import JsonOpt, ProfileOpt, ProjectOpt, SetOpt, console, options
+from devenv.cli.options import JsonOpt, complete_service, console, invocation, options
 
 
 def up(
     ctx: typer.Context,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -28,7 +25,8 @@ def up(
         bool,
         typer.Option(
             "--seed-protected",
-            help="Create the bucket and seed the dev user even on protected providers.",
+            hidden=True,
+            help="Deprecated: --set seed.allow_protected=true --set seed.enabled=true.",
         ),
     ] = False,
     as_json: JsonOpt = False,
@@ -38,11 +36,11 @@ def up(
     from devenv.report.data import dry_run_data, up_data
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    if seed_protected:
+        _seed_protected(ctx)
+    opts = options(ctx)
     if dry_run:
-        plan = core.plan_up(
-            opts, strict_ports=strict_ports, seed_protected=seed_protected, secrets=out.secrets
-        ).plan
+        plan = core.plan_up(opts, strict_ports=strict_ports, secrets=out.secrets).plan
         for note in plan.notes:
             out.progress(note)
         if as_json:
@@ -57,7 +55,6 @@ def up(
         progress=out.progress,
         strict_ports=strict_ports,
         timeout=timeout,
-        seed_protected=seed_protected,
         secrets=out.secrets,
     )
     if as_json:
@@ -75,19 +72,31 @@ def up(
         )
 
 
+def _seed_protected(ctx: typer.Context) -> None:
+    """The old flag, said once as the profile keys it stands for (explicit --set wins)."""
+    keys = ["seed.allow_protected=true", "seed.enabled=true"]
+    run = invocation(ctx)
+    run.sets[:0] = keys
+    run.console.progress(
+        "note: --seed-protected is deprecated; it means --set "
+        + " --set ".join(keys)
+        + " (seed.allow_protected in a profile's [seed] table does the same)"
+    )
+
+
 def restart(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="postgres, objectstore or backend")],
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
+    service: Annotated[
+        str,
+        typer.Argument(help="postgres, objectstore or backend", autocompletion=complete_service),
+    ],
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 90.0,
 ) -> None:
     """Restart one local service and wait until it answers again."""
     from devenv import app as core
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx)
     result = core.restart(
         opts, service, progress=out.progress, timeout=timeout, secrets=out.secrets
     )

@@ -7,14 +7,12 @@ from typing import Annotated
 
 import typer
 
-from devenv.cli.options import ProfileOpt, ProjectOpt, SetOpt, console, options
+from devenv.cli.options import console, options
+from devenv.console import versioned
 
 
 def watch(
     ctx: typer.Context,
-    project: ProjectOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for readiness (the first up, each restart).")
     ] = 60.0,
@@ -31,13 +29,13 @@ def watch(
     from devenv.watch.cycle import Cycle, cycle_data, line
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx)
     # a supervisor's stop ends watching as Ctrl-C does (the handler `run` installed)
     signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
 
     def report(cycle: Cycle) -> None:
         if as_json:
-            out.line(json.dumps(cycle_data(cycle), ensure_ascii=False), flush=True)
+            out.line(json.dumps(versioned(cycle_data(cycle)), ensure_ascii=False), flush=True)
             return
         out.line(line(cycle), flush=True)
         for detail in cycle.details:

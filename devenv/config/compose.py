@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, NoReturn, cast
 
 import yaml
 
+from devenv.config import defaults
 from devenv.config.interpolate import NAME, interpolate, one_line
 from devenv.errors import ConfigError
 from devenv.graph import find_cycle, topological_order
@@ -28,7 +29,6 @@ from devenv.model import (
     VolumeMount,
 )
 
-DEFAULT_COMPOSE_FILE = Path("compose") / "compose.yaml"
 PROBE_KINDS = ("postgres", "s3", "http")
 RECIPES = ("postgres", "objectstore", "backend")
 
@@ -98,8 +98,13 @@ def describe_type(value: object) -> str:
 
 
 def display_path(path: Path, root: Path) -> str:
+    """A path as messages show it: relative to the project, or devenv's packaged copy."""
     try:
         return path.relative_to(root).as_posix()
+    except ValueError:
+        pass
+    try:
+        return f"{path.resolve().relative_to(defaults.packaged_root()).as_posix()} (packaged)"
     except ValueError:
         return str(path)
 
@@ -172,7 +177,7 @@ def load_project(
     compose_file: Path | None = None,
 ) -> Project:
     """Read, interpolate and validate the compose file; services come in dependency order."""
-    path = compose_file if compose_file is not None else root / DEFAULT_COMPOSE_FILE
+    path = compose_file if compose_file is not None else defaults.compose_file(root)
     if not path.is_absolute():
         path = root / path
     shown = display_path(path, root)

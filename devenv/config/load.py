@@ -8,15 +8,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devenv.config import defaults
+from devenv.config.interpolate import one_line
 from devenv.errors import ConfigError
 from devenv.model import SERVICES, BackendBuild, Profile, Project, ServiceSpec
 
 _NAME_OK = re.compile(r"[^a-z0-9_-]+")
+# the engine's project names (docker compose's too): they name containers, volumes and the
+# state directory .devenv/<project>, so nothing else (no '/', no '..') may reach the disk
+PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def check_project_name(name: str, *, source: str = "--project") -> str:
+    """The name itself, or a ConfigError naming where it came from."""
+    if not PROJECT_NAME.fullmatch(name):
+        raise ConfigError(
+            f"invalid project name {one_line(name)}",
+            key=source,
+            hint="use up to 63 lowercase letters, digits, '-' and '_', starting with a letter "
+            "or digit",
+        )
+    return name
 
 
 @dataclass(frozen=True)
 class Options:
-    """Where and how: the project directory, its name, the profile and overrides."""
+    """Where and how: the project directory, its name, the profile and overrides.
+
+    The project name is checked here, before anything can use it as a path."""
 
     root: Path
     project: str
@@ -24,26 +43,15 @@ class Options:
     overrides: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
-
-def find_root(start: Path | None = None) -> Path:
-    env = os.environ.get("DEVENV_ROOT")
-    if env:
-        return Path(env).resolve()
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "compose" / "compose.yaml").is_file():
-            return candidate
-    raise ConfigError(
-        "no compose/compose.yaml here or in any parent directory",
-        hint="run devenv inside the project checkout, or set DEVENV_ROOT",
-    )
+    def __post_init__(self) -> None:
+        check_project_name(self.project, source="project")
 
 
 def default_project_name(root: Path) -> str:
     env = os.environ.get("DEVENV_PROJECT")
     if env:
-        return env
-    return _NAME_OK.sub("-", root.name.lower()).strip("-_") or "devenv"
+        return check_project_name(env, source="DEVENV_PROJECT")
+    return _NAME_OK.sub("-", root.name.lower()).strip("-_")[:63] or "devenv"
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,16 @@ class Config:
     @property
     def name(self) -> str:
         return self.options.project
+
+    @property
+    def profile_ref(self) -> str:
+        """The profile as `--profile` names it from the project root again: its name when
+        that finds it there, else its file's absolute path."""
+        path = self.profile.path
+        if path is None:
+            return self.profile.name
+        by_name = defaults.profiles_dir(self.options.root) / f"{self.profile.name}.toml"
+        return self.profile.name if by_name == path else str(path.resolve())
 
     def local(self, service: str) -> bool:
         return self.profile.binding(service).provider == "local"
@@ -94,6 +112,14 @@ class Config:
         context = self.backend_context()
         if context is None or settings.get("image") or not self.local("backend"):
             return None
+        if not context.is_dir():
+            where = "services.backend.context" if settings.get("context") else "the compose file"
+            raise ConfigError(
+                f"the backend checkout {context} (from {where}) is not a directory",
+                key="services.backend.context",
+                hint="point services.backend.context in your profile at the backend's cargo "
+                "workspace (relative to the profile file), or set services.backend.image",
+            )
         return BackendBuild(
             context=context,
             package=settings.get("package", BackendBuild.package),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
+from devenv.config import defaults
 from devenv.config.compose import describe_type, did_you_mean, display_path
 from devenv.config.interpolate import interpolate, load_dotenv, one_line
 from devenv.config.secrets import MASK, has_userinfo, mask_url
@@ -160,7 +161,7 @@ def _read_toml(path: Path, display: str) -> dict[str, Any]:
 
 def _available(root: Path) -> list[str]:
     found = {BUILTIN}
-    folder = root / "profiles"
+    folder = defaults.profiles_dir(root)
     if folder.is_dir():
         found |= {p.name[: -len(".toml")] for p in folder.glob("*.toml")}
     return sorted(n for n in found if not n.endswith(".local"))
@@ -187,7 +188,7 @@ def _locate(
             key=key,
             hint=f"available: {', '.join(names)}",
         )
-    path = root / "profiles" / f"{selector}.toml"
+    path = defaults.profiles_dir(root) / f"{selector}.toml"
     if path.is_file():
         return selector, path
     if selector == BUILTIN:
@@ -376,10 +377,11 @@ def resolve_profile(
     for profile in chain:
         where = f"{profile.name} ({profile.display})"
         layers.apply(_file_layer(profile, f"profile:{where}"))
+    # yours, next to the profile; a packaged profile's (or the built-in's) in the project
     override = (
         selected.path.with_name(f"{selected.name}.local.toml")
-        if selected.path
-        else root / "profiles" / f"{BUILTIN}.local.toml"
+        if selected.path and not defaults.is_packaged(selected.path)
+        else root / defaults.PROFILES / f"{selected.name}.local.toml"
     )
     if override.is_file():
         loaded = _load_file(root, selected.name, override)
@@ -597,7 +599,7 @@ def list_profiles(root: Path) -> list[tuple[str, Path | None, str]]:
     """(name, path, description) of every profile, sorted; the built-in `local` is always there."""
     rows: list[tuple[str, Path | None, str]] = []
     for name in _available(root):
-        path = root / "profiles" / f"{name}.toml"
+        path = defaults.profiles_dir(root) / f"{name}.toml"
         if not path.is_file():
             rows.append((name, None, "built-in: every service runs locally"))
             continue

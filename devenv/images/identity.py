@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
+from devenv.config import defaults
 from devenv.model import BackendBuild
 
 BASE_TAG = "devenv-standin/bookworm-base:1"
@@ -28,7 +29,8 @@ def hash_files(paths: Iterable[Path], base: Path, salt: str = "") -> str:
 
 
 def recipe_dir(root: Path, recipe: str) -> Path:
-    return root / "compose" / "images" / recipe
+    """The project's own recipe, else devenv's packaged one."""
+    return defaults.recipe_dir(root, recipe)
 
 
 def recipe_hash(root: Path, recipe: str) -> str:

@@ -21,6 +21,12 @@ LABEL_SOURCE = f"{LABEL_PREFIX}.backend-source"
 LABEL_SOURCE_PATH = f"{LABEL_PREFIX}.backend-source-path"
 LABEL_BUILT_AT = f"{LABEL_PREFIX}.built-at"
 LABEL_GLIBC = f"{LABEL_PREFIX}.glibc"  # on the base image: its glibc version
+# Containers and volumes: where the project lives (its root: the checkout that holds
+# .devenv/<project>) and the profile it was brought up with, so that `devenv ls` can say
+# which checkout each stack belongs to and `down --project` can find it from anywhere.
+# Not part of the config hash: adding them recreates nothing.
+LABEL_CHECKOUT = f"{LABEL_PREFIX}.checkout"
+LABEL_PROFILE = f"{LABEL_PREFIX}.profile"
 
 Progress = Callable[[str], None]
 
@@ -54,6 +60,11 @@ class ObservedContainer:
     host_ports: tuple[int, ...] = ()
     restart_count: int = 0
     digest: tuple[tuple[str, str], ...] = ()  # per-field short hashes, to explain a recreate
+    labels: tuple[tuple[str, str], ...] = ()
+    created: float = 0.0  # seconds since the epoch
+
+    def label(self, key: str) -> str:
+        return dict(self.labels).get(key, "")
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,10 @@ class Observed:
 
 class Runtime(Protocol):
     def observe(self, project: str) -> Observed: ...
+
+    def observe_all(self) -> Observed:
+        """Every devenv container and volume on the engine, of any project (`devenv ls`)."""
+        ...
 
     def image(self, ref: str) -> ImageInfo | None: ...
 

@@ -105,6 +105,8 @@ def observed_container(raw: Mapping[str, Any]) -> ObservedContainer:
         exit_code=exit_code,
         host_ports=ports,
         digest=_digest(labels),
+        labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+        created=float(raw.get("Created") or 0),
     )
 
 
@@ -359,6 +361,20 @@ class DockerRuntime:
             containers=tuple(sorted(containers, key=lambda c: c.service)),
             volumes=tuple(sorted(volumes, key=lambda v: v.name)),
             published=published,
+        )
+
+    def observe_all(self) -> Observed:
+        flt = json.dumps({"label": [LABEL_PROJECT]})
+        found = self._engine.call("GET", "/containers/json", query={"all": "1", "filters": flt})
+        self._expect(found, "list containers")
+        vols = self._engine.call("GET", "/volumes", query={"filters": flt})
+        self._expect(vols, "list volumes")
+        return Observed(
+            containers=tuple(observed_container(raw) for raw in found.json() or []),
+            volumes=tuple(
+                ObservedVolume(name=str(v["Name"]), labels=v.get("Labels") or {})
+                for v in (vols.json() or {}).get("Volumes") or []
+            ),
         )
 
     def inspect_state(self, container_id: str) -> ObservedContainer | None:

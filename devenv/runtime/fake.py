@@ -84,6 +84,20 @@ class FakeRuntime:
             published=published,
         )
 
+    def observe_all(self) -> Observed:
+        return Observed(
+            containers=tuple(
+                self._observed(c)
+                for c in self.containers.values()
+                if dict(c.spec.labels).get(LABEL_PROJECT)
+            ),
+            volumes=tuple(
+                ObservedVolume(name, labels)
+                for name, labels in sorted(self.volumes.items())
+                if labels.get(LABEL_PROJECT)
+            ),
+        )
+
     @staticmethod
     def _observed(c: FakeContainer) -> ObservedContainer:
         import json
@@ -100,6 +114,7 @@ class FakeRuntime:
             exit_code=c.exit_code,
             host_ports=tuple(h for _, h in c.spec.ports),
             digest=tuple(sorted(digest.items())),
+            labels=tuple(sorted(labels.items())),
         )
 
     def inspect_state(self, container_id: str) -> ObservedContainer | None:

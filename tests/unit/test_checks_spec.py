@@ -10,6 +10,7 @@ import pytest
 from devenv.checks import ids
 from devenv.checks.contract import contract_file
 from devenv.checks.spec import Expect, load_contract, parse_contract
+from devenv.config.defaults import packaged_root
 from devenv.errors import ConfigError
 from devenv.model import Profile, ProviderBinding
 
@@ -71,6 +72,13 @@ def test_contract_choice_follows_the_profile(tmp_path: Path) -> None:
         backend = ProviderBinding("backend", provider, False, settings)  # type: ignore[arg-type]
         return Profile("p", None, {"backend": backend}, dev_bypass=True)
 
+    # a project without contracts/ gets devenv's packaged ones, one with its own gets those
+    packaged = packaged_root() / "contracts"
+    assert contract_file(tmp_path, profile()) == packaged / "reference.toml"
+    assert contract_file(tmp_path, profile(image="ignition-api:main")) == packaged / "ignition.toml"
+    (tmp_path / "contracts").mkdir()
+    for name in ("reference.toml", "ignition.toml"):
+        (tmp_path / "contracts" / name).write_text("", encoding="utf-8")
     assert contract_file(tmp_path, profile()) == tmp_path / "contracts" / "reference.toml"
     real = tmp_path / "contracts" / "ignition.toml"
     assert contract_file(tmp_path, profile(context="/src/app/backend")) == real

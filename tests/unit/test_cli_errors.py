@@ -200,9 +200,10 @@ def test_profile_contract_key_points_at_its_own_file(
 def test_missing_contract_file_names_the_fix(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (project / "contracts" / "reference.toml").unlink()
-    line = one_config_line(*cli(monkeypatch, capsys, "check"))
-    assert line.startswith("Config error: contracts/reference.toml: cannot read the route contract")
+    # a missing default falls back to devenv's packaged copy; a named file must exist
+    chosen = "services.backend.contract=contracts/nope.toml"
+    line = one_config_line(*cli(monkeypatch, capsys, "check", "--set", chosen))
+    assert line.startswith("Config error: contracts/nope.toml: cannot read the route contract")
     assert "services.backend.contract" in line
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv import __version__
 from devenv import app as core
 from devenv.checks import ids
 from devenv.model import CheckResult
@@ -106,6 +107,7 @@ def test_report_exits_0_when_everything_holds(
     code, out, err = cli(monkeypatch, capsys, "report", "--json")
     assert code == 0, err
     assert json.loads(out)["summary"]["regressed"] == []
+    assert json.loads(out)["devenv_version"] == __version__
 
 
 def _status(healthy: bool) -> core.StatusResult:

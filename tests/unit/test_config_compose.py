@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from devenv.config.compose import load_project, resolve_environment
+from devenv.config.defaults import packaged_root
 from devenv.errors import ConfigError, MissingSecretError
 from devenv.graph import find_cycle, topological_order
 from devenv.model import Dependency, PortSpec, ProbeSpec, Project, StandIn, VolumeMount
@@ -358,7 +359,20 @@ def test_file_level_errors(write_tree: WriteTree, text: str, expected: str) -> N
 
 def test_missing_compose_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
-        load(tmp_path)
+        load_project(
+            tmp_path, project_name="p", variables={}, compose_file=Path("compose/none.yaml")
+        )
+
+
+def test_a_project_without_a_compose_file_gets_the_packaged_one(tmp_path: Path) -> None:
+    project = load(tmp_path)
+    assert project.compose_file == packaged_root() / "compose" / "compose.yaml"
+    assert [s.name for s in project.services] == ["postgres", "objectstore", "backend"]
+    (tmp_path / "compose").mkdir()
+    (tmp_path / "compose" / "compose.yaml").write_text(
+        (REPO / "compose" / "compose.yaml").read_text()
+    )
+    assert load(tmp_path).compose_file == tmp_path / "compose" / "compose.yaml"
 
 
 def test_invalid_project_name() -> None:

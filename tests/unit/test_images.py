@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.config.defaults import packaged_root
 from devenv.errors import ImageError
 from devenv.images.build import _run, cargo_locked, runtime_dockerfile
 from devenv.images.choice import backend_tag
@@ -149,10 +150,13 @@ def test_backend_identity_is_per_source_and_per_build_options(write_tree: WriteT
 def test_checkouts_without_dockerfile_runtime_get_devenv_s_recipe(write_tree: WriteTree) -> None:
     root = write_tree({"app/Cargo.toml": CRATE, "ref/Dockerfile.runtime": "FROM x\n"})
     assert runtime_dockerfile(root, root / "ref") == (root / "ref" / "Dockerfile.runtime", True)
-    assert runtime_dockerfile(root, root / "app") == (
-        root / "compose" / "images" / "backend-runtime" / "Dockerfile",
-        False,
-    )
+    # the project's own recipe when it has one, else devenv's packaged recipe
+    packaged = packaged_root() / "compose" / "images" / "backend-runtime" / "Dockerfile"
+    assert runtime_dockerfile(root, root / "app") == (packaged, False)
+    own = root / "compose" / "images" / "backend-runtime" / "Dockerfile"
+    own.parent.mkdir(parents=True)
+    own.write_text("FROM y\n")
+    assert runtime_dockerfile(root, root / "app") == (own, False)
 
 
 def test_fingerprint_skips_target_dirs_inside_the_checkout_only(tmp_path: Path) -> None:

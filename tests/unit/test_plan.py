@@ -249,7 +249,9 @@ def test_protected_store_is_written_only_when_told(tmp_path: Path) -> None:
     store = _config(tmp_path, **env)
     plan = reconcile(store, observation(store, bucket=False))
     assert "create-bucket:real" not in {s.id for s in plan.steps}
-    told = reconcile(store, observation(store, bucket=False), seed_protected=True)
+    told_env = env | {"DEVENV_SEED_ENABLED": "true", "DEVENV_SEED_ALLOW_PROTECTED": "true"}
+    told_store = _config(tmp_path / "told", **told_env)
+    told = reconcile(told_store, observation(told_store, bucket=False))
     bucket = told.step("create-bucket:real")
     assert bucket.cause == "bucket real does not exist (seeding the external store)"
     assert told.step("verify-external:objectstore").after == (bucket.id,)

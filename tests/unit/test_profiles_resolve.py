@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.config.defaults import packaged_root
 from devenv.config.profiles import describe, list_profiles, resolve_profile
 from devenv.errors import ConfigError, MissingSecretError, RefusedError
 
@@ -37,7 +38,19 @@ def error_line(exc: pytest.ExceptionInfo[ConfigError] | pytest.ExceptionInfo[Ref
     return line
 
 
-def test_builtin_local_without_any_file(tmp_path: Path) -> None:
+def test_a_project_without_profiles_gets_the_packaged_ones(tmp_path: Path) -> None:
+    profile = resolve_profile(tmp_path, None, environ={})
+    assert profile.path == packaged_root() / "profiles" / "local.toml"
+    assert profile.sources["services.postgres.provider"].endswith("(packaged))")
+    assert {name for name, _, _ in list_profiles(tmp_path)} == {"local", "hybrid", "staging"}
+    # a personal override applies to a packaged profile from the project's own profiles/
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "local.local.toml").write_text("[auth]\ndev_bypass = false\n")
+    assert resolve_profile(tmp_path, None, environ={}).dev_bypass is False
+
+
+def test_builtin_local_without_any_file(write_tree: WriteTree) -> None:
+    tmp_path = write_tree({"profiles/other.toml": ""})  # a profiles/ of its own, no local.toml
     profile = resolve_profile(tmp_path, None, environ={})
     assert profile.name == "local"
     assert profile.path is None

@@ -38,7 +38,8 @@ def grid(rows: Sequence[Sequence[str]], *, width: int | None = None, indent: int
 
 
 class Console:
-    """Where output goes. Every text passes through `secrets.redact` on its way out."""
+    """Where output goes. Every text passes through `secrets.redact` on its way out; structured
+    output (JSON) is redacted string by string before it is encoded."""
 
     def __init__(
         self,
@@ -71,7 +72,9 @@ class Console:
         self._write(self.out, text, flush=flush)
 
     def json(self, data: Any) -> None:
-        self._write(self.out, json.dumps(data, indent=2, sort_keys=False, default=str))
+        # redacted as plain strings first: JSON escapes a secret's quotes and backslashes
+        plain = self.secrets.redact_data(data)
+        self._write(self.out, json.dumps(plain, indent=2, sort_keys=False, default=str))
 
     def table(self, rows: Sequence[Sequence[str]], *, indent: int = 0) -> None:
         self._write(self.out, grid(rows, indent=indent))

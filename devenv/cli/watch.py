@@ -37,7 +37,10 @@ def watch(
 
     def report(cycle: Cycle) -> None:
         if as_json:
-            out.line(json.dumps(cycle_data(cycle), ensure_ascii=False), flush=True)
+            out.line(
+                json.dumps(out.secrets.redact_data(cycle_data(cycle)), ensure_ascii=False),
+                flush=True,
+            )
             return
         out.line(line(cycle), flush=True)
         for detail in cycle.details:

@@ -22,7 +22,8 @@ class Options:
     project: str
     profile: str | None = None
     overrides: Mapping[str, str] = field(default_factory=dict)
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # not in the repr: the environment holds credentials (tracebacks print reprs)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
@@ -87,8 +87,9 @@ _QUOTES = ('"', "&#34;", "&quot;")
 
 
 def encodings(fragment: str) -> set[str]:
-    """The fragment and how HTML/XML (each common entity style), JSON and URLs write it."""
-    found = {fragment}
+    """The fragment and how HTML/XML (each common entity style), JSON, Python's repr and URLs
+    write it, and with its whitespace collapsed (one-line details do that)."""
+    found = {fragment, " ".join(fragment.split()), repr(fragment)[1:-1]}
     base = fragment.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     for apostrophe in _APOSTROPHES:
         for quote_mark in _QUOTES:
@@ -96,7 +97,7 @@ def encodings(fragment: str) -> set[str]:
     found.add(json.dumps(fragment)[1:-1])
     found.add(json.dumps(fragment, ensure_ascii=False)[1:-1])
     found.add(quote(fragment, safe=""))
-    return found
+    return {f for f in found if len(f) >= MIN_REDACTED}
 
 
 MIN_REDACTED = 4
@@ -119,10 +120,34 @@ def fragments_of(secrets: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(found, key=lambda f: (-len(f), f)))
 
 
-def _replace(text: str, fragments: Iterable[str]) -> str:
+_CUTS = ("…", "...")  # where a shortened text ends: what stands before may be half a secret
+
+
+def _replace(text: str, fragments: Sequence[str]) -> str:
     for fragment in fragments:
         if fragment in text:
             text = text.replace(fragment, MASK)
+    if any(cut in text for cut in _CUTS):
+        text = _mask_cut_prefixes(text, fragments)
+    return text
+
+
+def _mask_cut_prefixes(text: str, fragments: Sequence[str]) -> str:
+    """A detail cut short to fit a line may end in the first characters of a secret: mask
+    the longest such prefix (at least MIN_REDACTED characters) right before the cut."""
+    for cut in _CUTS:
+        start = 0
+        while (at := text.find(cut, start)) != -1:
+            longest = 0
+            for fragment in fragments:
+                for size in range(min(len(fragment) - 1, at), longest, -1):
+                    if size >= MIN_REDACTED and text.startswith(fragment[:size], at - size):
+                        longest = size
+                        break
+            if longest:
+                text = text[: at - longest] + MASK + text[at:]
+                at += len(MASK) - longest
+            start = at + len(cut)
     return text
 
 

@@ -112,3 +112,18 @@ def test_redact_data_redacts_strings_inside_structures_and_dataclasses() -> None
     assert out == {"a": ["x ****", 1, None], "b": ("****",)}
     check = redact_data(CheckResult("id", "name", False, f"got {ODD}"), lambda t: redact(t, [ODD]))
     assert (check.id, check.detail) == ("id", "got ****")
+
+
+def test_a_secret_cut_short_or_reflowed_by_a_one_line_detail_is_masked_too() -> None:
+    from devenv.checks.services import one_line
+
+    secret = "Zq8-very-long secret\tvalue-0123456789"
+    cut = one_line("x" * 200 + " ERROR: password " + secret)  # 240 characters at most
+    assert cut.endswith("…")
+    assert redact(cut, [secret]).endswith(" ERROR: password ****…")
+    assert "Zq8" not in redact(cut, [secret])
+    assert redact(one_line(f"got {secret} here"), [secret]) == "got **** here"
+    assert redact(repr(f"a {ODD}"), [ODD]) == "'a ****'"
+    # a cut that follows no secret is left alone, and short prefixes do not count
+    assert redact("building ...", [secret]) == "building ..."
+    assert redact("see Zq8…", [secret]) == "see Zq8…"

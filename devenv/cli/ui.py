@@ -59,9 +59,22 @@ def ui(
             f"devenv ui for project {opts.project} (profile {profile_name}): {url}", flush=True
         )
         out.progress("the link signs one browser in, once; Ctrl-C stops the dashboard")
+    if not no_browser:
+        # beside the server: the socket already listens, and a console browser (BROWSER=w3m)
+        # keeps webbrowser.open waiting until it is closed
+        import threading
+
+        def launch() -> None:
+            try:
+                opened = open_browser(url, launcher)
+            except OSError as exc:  # the state directory is not writable, say
+                out.progress(f"cannot open a browser ({exc.strerror}); open {url} yourself")
+                return
+            if not opened:
+                out.progress(f"no browser found; open {url} yourself")
+
+        threading.Thread(target=launch, name="devenv-ui-browser", daemon=True).start()
     try:
-        if not no_browser and not open_browser(url, launcher):
-            out.progress(f"no browser found; open {url} yourself")
         serve(web, sock)
     except Interrupted:
         out.progress("stopped")

@@ -64,7 +64,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     Some(v) => v,
                     None => {
                         i += 1;
-                        rest.get(i).cloned().ok_or(format!("{name} needs a value"))?
+                        rest.get(i)
+                            .cloned()
+                            .ok_or(format!("{name} needs a value"))?
                     }
                 };
                 if name == "--address" {
@@ -78,16 +80,26 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         i += 1;
     }
     let dir = dir.ok_or("no data directory")?;
-    let (host, port) = address.rsplit_once(':').ok_or(format!("address {address:?} has no port"))?;
-    let port = port.parse().map_err(|_| format!("address {address:?} has no valid port"))?;
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or(format!("address {address:?} has no port"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("address {address:?} has no valid port"))?;
     let host = if host.is_empty() { "0.0.0.0" } else { host };
-    Ok(Args { dir, host: host.to_owned(), port })
+    Ok(Args {
+        dir,
+        host: host.to_owned(),
+        port,
+    })
 }
 
 fn credential(name: &str) -> Result<String, String> {
     match std::env::var(name) {
         Ok(value) if !value.is_empty() => Ok(value),
-        _ => Err(format!("{name} must be set (the server's credentials come from the environment)")),
+        _ => Err(format!(
+            "{name} must be set (the server's credentials come from the environment)"
+        )),
     }
 }
 
@@ -124,7 +136,10 @@ impl Store {
             remove_quietly(&path).await;
         }
         let relative = Path::new(key);
-        if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+        if relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+        {
             return; // s3s-fs resolves such keys inside the root; we prune plain ones only
         }
         let bucket_dir = self.root.join(bucket);
@@ -143,9 +158,15 @@ impl Store {
     /// After deleting a bucket: every sidecar of its objects.
     async fn forget_bucket(&self, bucket: &str) {
         let prefix = format!(".bucket-{}.object-", encode(bucket));
-        let Ok(mut entries) = tokio::fs::read_dir(&self.root).await else { return };
+        let Ok(mut entries) = tokio::fs::read_dir(&self.root).await else {
+            return;
+        };
         while let Ok(Some(entry)) = entries.next_entry().await {
-            if entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix))
+            {
                 remove_quietly(&entry.path()).await;
             }
         }
@@ -154,15 +175,25 @@ impl Store {
     /// At startup: the sidecars whose object no longer exists (an earlier stand-in's leak).
     async fn sweep(&self) -> usize {
         let mut removed = 0;
-        let Ok(mut entries) = tokio::fs::read_dir(&self.root).await else { return 0 };
+        let Ok(mut entries) = tokio::fs::read_dir(&self.root).await else {
+            return 0;
+        };
         while let Ok(Some(entry)) = entries.next_entry().await {
             let name = entry.file_name();
-            let Some((bucket, key)) = name.to_str().and_then(sidecar_owner) else { continue };
+            let Some((bucket, key)) = name.to_str().and_then(sidecar_owner) else {
+                continue;
+            };
             let relative = Path::new(&key);
-            if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+            if relative
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_)))
+            {
                 continue;
             }
-            if !tokio::fs::try_exists(self.root.join(&bucket).join(relative)).await.unwrap_or(true) {
+            if !tokio::fs::try_exists(self.root.join(&bucket).join(relative))
+                .await
+                .unwrap_or(true)
+            {
                 remove_quietly(&entry.path()).await;
                 removed += 1;
             }
@@ -363,7 +394,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("devenv-objectstore: cannot start: {e}");
@@ -380,8 +414,12 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: Args, user: String, password: String) -> io::Result<()> {
-    let store = Store::new(&args.dir)
-        .map_err(|e| io::Error::new(e.kind(), format!("data directory {}: {e}", args.dir.display())))?;
+    let store = Store::new(&args.dir).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("data directory {}: {e}", args.dir.display()),
+        )
+    })?;
     let swept = store.sweep().await;
     if swept > 0 {
         eprintln!("devenv-objectstore: removed {swept} sidecar file(s) of deleted objects");
@@ -441,10 +479,20 @@ mod tests {
 
     #[test]
     fn minio_command_lines_are_accepted() {
-        let expected = Args { dir: "/data".into(), host: "0.0.0.0".into(), port: 9000 };
+        let expected = Args {
+            dir: "/data".into(),
+            host: "0.0.0.0".into(),
+            port: 9000,
+        };
         assert_eq!(args("server /data").unwrap(), expected);
-        assert_eq!(args("server /data --console-address :9001").unwrap(), expected);
-        assert_eq!(args("server --console-address=:9001 /data").unwrap(), expected);
+        assert_eq!(
+            args("server /data --console-address :9001").unwrap(),
+            expected
+        );
+        assert_eq!(
+            args("server --console-address=:9001 /data").unwrap(),
+            expected
+        );
         assert_eq!(args("/data").unwrap(), expected);
         let moved = args("server /srv --address 127.0.0.1:9100").unwrap();
         assert_eq!((moved.host.as_str(), moved.port), ("127.0.0.1", 9100));
@@ -453,18 +501,41 @@ mod tests {
     #[test]
     fn bad_command_lines_say_why() {
         assert!(args("server").unwrap_err().contains("no data directory"));
-        assert!(args("server /data --access-key x").unwrap_err().contains("unknown option"));
-        assert!(args("server /a /b").unwrap_err().contains("one data directory"));
-        assert!(args("server /data --address").unwrap_err().contains("needs a value"));
-        assert!(args("server /data --address :x").unwrap_err().contains("valid port"));
+        assert!(
+            args("server /data --access-key x")
+                .unwrap_err()
+                .contains("unknown option")
+        );
+        assert!(
+            args("server /a /b")
+                .unwrap_err()
+                .contains("one data directory")
+        );
+        assert!(
+            args("server /data --address")
+                .unwrap_err()
+                .contains("needs a value")
+        );
+        assert!(
+            args("server /data --address :x")
+                .unwrap_err()
+                .contains("valid port")
+        );
     }
 
     #[test]
     fn sidecar_names_parse_back_to_their_object() {
-        let name = format!(".bucket-{}.object-{}.metadata.json", encode("b"), encode("a/k.txt"));
+        let name = format!(
+            ".bucket-{}.object-{}.metadata.json",
+            encode("b"),
+            encode("a/k.txt")
+        );
         assert_eq!(sidecar_owner(&name), Some(("b".into(), "a/k.txt".into())));
         let internal = name.replace(".metadata.json", ".internal.json");
-        assert_eq!(sidecar_owner(&internal), Some(("b".into(), "a/k.txt".into())));
+        assert_eq!(
+            sidecar_owner(&internal),
+            Some(("b".into(), "a/k.txt".into()))
+        );
         let upload = name.replace(".metadata.json", ".upload-1234.metadata.json");
         assert_eq!(sidecar_owner(&upload), None);
         assert_eq!(sidecar_owner("b"), None);

@@ -436,7 +436,7 @@ def service_status(scan: StatusScan, service: str, *, show_secrets: bool = False
     healthy, detail, latency = False, "", None
     if state in ("running", "external"):
         started = time.perf_counter()
-        healthy, detail = attempt(scan.clients.probe(service))
+        healthy, detail = attempt(scan.clients.probe(service, write=False))  # changes nothing
         latency = (time.perf_counter() - started) * 1000
     elif container is not None:
         detail = running_check(service_state(service, container, scan.runtime)).detail

@@ -46,7 +46,8 @@ def versioned(data: Any) -> Any:
 
 
 class Console:
-    """Where output goes. Every text passes through `secrets.redact` on its way out.
+    """Where output goes. Every text passes through `secrets.redact` on its way out; structured
+    output (JSON) is redacted string by string before it is encoded.
 
     `quiet` drops the progress lines; `verbose` adds the debug lines and, for an error, its
     causes."""
@@ -87,7 +88,9 @@ class Console:
 
     def json(self, data: Any) -> None:
         """A JSON document on stdout; an object carries `devenv_version`."""
-        self._write(self.out, json.dumps(versioned(data), indent=2, sort_keys=False, default=str))
+        # redacted as plain strings first: JSON escapes a secret's quotes and backslashes
+        plain = versioned(self.secrets.redact_data(data))
+        self._write(self.out, json.dumps(plain, indent=2, sort_keys=False, default=str))
 
     def table(self, rows: Sequence[Sequence[str]], *, indent: int = 0) -> None:
         self._write(self.out, grid(rows, indent=indent))

@@ -24,8 +24,8 @@ class S3Target:
     endpoint: str
     bucket: str
     region: str
-    access_key: str
-    secret_key: str
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
 
 
 @dataclass(frozen=True)

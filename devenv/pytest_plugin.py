@@ -4,24 +4,31 @@ state, and an object-key prefix per test; safe under pytest-xdist, clean after a
 Fixtures: `devenv_stack` (session), `devenv_database` and `devenv_bucket_prefix` (function).
 Options: `--devenv-up`, `--devenv-project`, `--devenv-profile`.
 
-What a test creates is named after the process that owns it (its pid and a tag of that pid's
-start time, so a reused pid is not mistaken for the owner). Every session drops, when it
-starts, the databases and prefixes whose owner is gone: a run killed by Ctrl-C or SIGKILL
-leaves nothing behind once the next one starts.
+What a test creates is named after the run (each pytest process, each xdist worker) that owns
+it: a random owner token. The run holds a Postgres session-level advisory lock named by that
+token on a connection of its own for as long as it lives; the server releases it the moment
+the run's connection ends, however the run ended (Ctrl-C, SIGKILL, a crash, a lost machine).
+Every session drops, when it starts, the databases and prefixes of owners whose lock it can
+take: a run in another PID namespace (a devcontainer, a CI job container) or on another
+machine holds its lock like any other, and a killed one leaves nothing behind once the next
+starts. Process ids are never consulted: they mean nothing across namespaces.
+
+Nothing here shows a secret in its repr: DevenvStack masks its credentials and URLs' passwords,
+and the database URLs handed out are strings whose repr is masked too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
 import re
+import secrets
 import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,49 +40,45 @@ if TYPE_CHECKING:
     from devenv.snapshot.s3 import Bucket
 
 CLONE_AHEAD = 2  # clones in flight beside the one a test takes; two threads clone them
-_OWNED_DB = re.compile(r"devenv_t_(\d+)_([0-9a-f]{6})_\d+")
-_OWNED_PREFIX = re.compile(r"(\d+)_([0-9a-f]{6})_\d+/")
+_OWNED_DB = re.compile(r"devenv_t_([0-9a-f]{8})_\d+")
+_OWNED_PREFIX = re.compile(r"([0-9a-f]{8})_\d+/")
+# The advisory-lock class (first key) of the plugin's owner locks: "dvnv" in ASCII, so that the
+# second key, the owner token, cannot meet another application's single-key locks.
+LOCK_CLASS = 0x64766E76
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux); None when it is gone, a
-    zombie (killed, not yet reaped: an xdist worker whose controller was killed too), or
-    unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # the name before ")" may hold spaces
-    if fields[0] in ("Z", "X"):
-        return None
-    return fields[19]  # field 22 of proc(5)
+def new_owner() -> str:
+    """A run's owner token: 32 random bits, as 8 hex digits (the second key of its lock)."""
+    return secrets.token_hex(4)
 
 
-def owner_tag(pid: int) -> str:
-    return hashlib.sha256(f"{pid}:{_start_time(pid)}".encode()).hexdigest()[:6]
+def lock_key(owner: str) -> int:
+    """The owner token as Postgres's signed int4."""
+    value = int(owner, 16)
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def owner_alive(pid: int, tag: str) -> bool:
-    """Whether the process that named a resource `<pid>_<tag>` still runs."""
-    if Path("/proc/self/stat").exists():
-        return _start_time(pid) is not None and owner_tag(pid) == tag
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def owned_database_owner(name: str) -> tuple[int, str] | None:
+def owned_database_owner(name: str) -> str | None:
     found = _OWNED_DB.fullmatch(name)
-    return (int(found[1]), found[2]) if found else None
+    return found[1] if found else None
 
 
-def owned_prefix_owner(rest: str) -> tuple[int, str] | None:
+def owned_prefix_owner(rest: str) -> str | None:
     found = _OWNED_PREFIX.fullmatch(rest)
-    return (int(found[1]), found[2]) if found else None
+    return found[1] if found else None
+
+
+class SecretStr(str):
+    """A string that is itself (connect with it, format it) but whose repr hides it: a URL
+    keeps its shape with the password masked, anything else is `****`. pytest prints reprs
+    in assertion failures, --showlocals and tracebacks."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        from devenv.config.secrets import MASK, has_userinfo, mask_url
+
+        return repr(mask_url(str(self)) if has_userinfo(self) else MASK)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -94,9 +97,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DevenvStack:
-    """What a test needs to reach the stack (secrets included: tests use them)."""
+    """What a test needs to reach the stack (secrets included: tests use them; its repr masks
+    every field whose name says secret and every URL's password)."""
 
     project: str
     database_url: str
@@ -108,17 +112,36 @@ class DevenvStack:
     backend_url: str
     golden: bool  # whether per-test databases can be cloned (local Postgres and object store)
 
+    def __repr__(self) -> str:
+        from devenv.config.secrets import MASK, has_userinfo, mask_url, secret_name
 
-@dataclass
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str) and secret_name(f.name):
+                value = MASK
+            elif isinstance(value, str) and has_userinfo(value):
+                value = mask_url(value)
+            shown.append(
+                f"{f.name}={str(value)!r}" if isinstance(value, str) else f"{f.name}={value!r}"
+            )
+        return f"DevenvStack({', '.join(shown)})"
+
+    __str__ = __repr__
+
+
+@dataclass(repr=False)
 class _Session:
-    """This process's share of the stack: one admin session, counters, the bucket client."""
+    """This process's share of the stack: its owner lock, an admin session, counters, the
+    bucket client."""
 
     stack: DevenvStack
     options: Options
     golden_db: str = ""
     strategy: str | None = None
-    owner: str = field(default_factory=lambda: f"{os.getpid()}_{owner_tag(os.getpid())}")
+    owner: str = field(default_factory=new_owner)
     counter: Iterator[int] = field(default_factory=itertools.count)
+    _claim: Admin | None = None  # holds the owner lock for the run's lifetime
     _admin: Admin | None = None
     _bucket: Bucket | None = None
     # Tests never wait for a drop, and seldom for a clone: CLONE_AHEAD databases are cloned
@@ -132,6 +155,10 @@ class _Session:
     _local: threading.local = field(default_factory=threading.local)
     _admins: list[Admin] = field(default_factory=list)
     _undropped: list[str] = field(default_factory=list)
+    _claiming: threading.Lock = field(default_factory=threading.Lock)
+
+    def __repr__(self) -> str:
+        return f"_Session(project={self.stack.project!r}, owner={self.owner!r})"
 
     def admin(self) -> Admin:
         from devenv.snapshot.pg import Admin
@@ -139,6 +166,28 @@ class _Session:
         if self._admin is None or self._admin.conn.closed:
             self._admin = Admin(self.stack.database_url)
         return self._admin
+
+    def claim(self) -> Admin:
+        """The connection holding this run's owner lock (taken again if it was lost, under a
+        new token when another run holds this one)."""
+        import psycopg
+
+        from devenv.snapshot.pg import Admin
+
+        if self._claim is not None:
+            try:
+                self._claim.conn.execute("SELECT 1")  # alive: its session's lock is still ours
+                return self._claim
+            except psycopg.Error:
+                self._claim.close()
+        claim = Admin(self.stack.database_url)
+        with claim.step("taking the test run's owner lock"):
+            while not claim.conn.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, lock_key(self.owner))
+            ).fetchone()[0]:  # type: ignore[index]
+                self.owner = new_owner()  # 32 random bits met a live run's: draw again
+        self._claim = claim
+        return claim
 
     def bucket(self) -> Bucket:
         from devenv.model import S3Target
@@ -153,20 +202,36 @@ class _Session:
         return self._bucket
 
     def sweep(self) -> None:
-        """Drop what owners that are gone left behind (theirs only, never a live run's)."""
+        """Drop what runs that are gone left behind: the databases and prefixes of every owner
+        whose lock this session can take (held while dropping, so that two sweeping runs never
+        drop the same owner's at once); never a live run's, wherever it runs."""
         from devenv.snapshot.model import TEST_DB_PREFIX, TEST_PREFIX
 
-        pg = self.admin()
-        with pg.step("dropping databases of finished test runs"):
+        pg = self.claim()
+        bucket = self.bucket()
+        with pg.step("listing the databases of test runs"):
+            databases: dict[str, list[str]] = {}
             for name in pg.databases(TEST_DB_PREFIX):
                 owner = owned_database_owner(name)
-                if owner is not None and not owner_alive(*owner):
-                    pg.drop(name)
-        bucket = self.bucket()
+                if owner is not None:
+                    databases.setdefault(owner, []).append(name)
+        prefixes: dict[str, list[str]] = {}
         for prefix in bucket.prefixes(TEST_PREFIX):
             owner = owned_prefix_owner(prefix[len(TEST_PREFIX) :])
-            if owner is not None and not owner_alive(*owner):
-                bucket.delete_prefix(prefix)
+            if owner is not None:
+                prefixes.setdefault(owner, []).append(prefix)
+        for owner in sorted((set(databases) | set(prefixes)) - {self.owner}):
+            key = (LOCK_CLASS, lock_key(owner))
+            with pg.step(f"dropping what finished test run {owner} left"):
+                if not pg.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0]:  # type: ignore[index]
+                    continue  # its run holds it: alive
+                try:
+                    for name in databases.get(owner, []):
+                        pg.drop(name)
+                    for prefix in prefixes.get(owner, []):
+                        bucket.delete_prefix(prefix)
+                finally:
+                    pg.conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
     def take_database(self) -> str:
         """A fresh clone of the golden state for one test; another starts cloning."""
@@ -204,6 +269,8 @@ class _Session:
         return admin
 
     def _clone(self) -> str:
+        with self._claiming:
+            self.claim()  # a lost lock (the server restarted) is taken again before creating
         name = f"devenv_t_{self.owner}_{next(self.counter)}"
         pg = self._thread_admin()
         with pg.step(f"cloning the golden state into {name}"):
@@ -226,6 +293,8 @@ class _Session:
         for admin in (self._admin, *self._admins):
             if admin is not None:
                 admin.close()
+        if self._claim is not None:
+            self._claim.close()  # last: ends the owner lock once nothing of ours is left
         if self._bucket is not None:
             self._bucket.close()
 
@@ -274,12 +343,12 @@ def _attach(config: pytest.Config) -> _Session:
     session = _Session(
         DevenvStack(
             project=stack.name,
-            database_url=stack.endpoints.database_url,
+            database_url=SecretStr(stack.endpoints.database_url),
             s3_endpoint=storage.endpoint,
             s3_bucket=storage.bucket,
             s3_region=storage.region,
-            s3_access_key=storage.access_key,
-            s3_secret_key=storage.secret_key,
+            s3_access_key=SecretStr(storage.access_key),
+            s3_secret_key=SecretStr(storage.secret_key),
             backend_url=stack.endpoints.backend_url,
             golden=local,
         ),
@@ -345,7 +414,7 @@ def devenv_database(_devenv_session: _Session) -> Iterator[str]:
     except DevenvError as exc:
         pytest.fail(f"devenv: {exc.one_line()}", pytrace=False)
     try:
-        yield with_database(session.stack.database_url, name)
+        yield SecretStr(with_database(session.stack.database_url, name))
     finally:
         session.release_database(name)
 

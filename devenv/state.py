@@ -40,8 +40,7 @@ class StateFile:
 
 
 def new_secret(length: int) -> str:
-    # Letters and digits only: a value starting with "-" reads as an option when a stand-in
-    # passes it on a command line (s3s-fs --secret-key).
+    # Letters and digits only: safe in any URL, environment file or shell, unquoted.
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
@@ -131,7 +130,7 @@ CLAIM_TTL = 7 * 24 * 3600.0
 
 
 def cache_dir() -> Path:
-    """Machine-wide cache outside any checkout (cargo target dir, s3s-fs, port claims)."""
+    """Machine-wide cache outside any checkout (cargo target dirs, the S3 stand-in, port claims)."""
     root = os.environ.get("DEVENV_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "devenv"
     )

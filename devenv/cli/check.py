@@ -41,11 +41,10 @@ def check(
     run = core.run_checks(opts, scaffold=scaffold, secrets=out.secrets)
     results = run.results
     if junit is not None:
-        from dataclasses import replace
-
         from devenv.checks.junit import write_junit
 
-        write_junit(junit, [replace(r, detail=out.secrets.redact(r.detail)) for r in results])
+        # redacted before XML escapes it
+        write_junit(junit, out.secrets.redact_data(list(results)))
     if as_json:
         out.json(check_data(run))
     else:

@@ -46,7 +46,8 @@ def report(
             f"unknown format {fmt!r}", key="--format", hint="use table, json or markdown"
         )
     result = core.report(opts, registry=registry, scaffold=scaffold, secrets=out.secrets)
-    text = render(result, fmt)
+    # every string redacted before Markdown or JSON escapes it; the text once more on the way out
+    text = render(out.secrets.redact_data(result), fmt)
     if output is not None:
         out.write_file(output, text)
         out.progress(f"wrote {output}")

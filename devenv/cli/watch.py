@@ -35,7 +35,8 @@ def watch(
 
     def report(cycle: Cycle) -> None:
         if as_json:
-            out.line(json.dumps(versioned(cycle_data(cycle)), ensure_ascii=False), flush=True)
+            data = versioned(out.secrets.redact_data(cycle_data(cycle)))
+            out.line(json.dumps(data, ensure_ascii=False), flush=True)
             return
         out.line(line(cycle), flush=True)
         for detail in cycle.details:

@@ -41,7 +41,8 @@ class Options:
     project: str
     profile: str | None = None
     overrides: Mapping[str, str] = field(default_factory=dict)
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # not in the repr: the environment holds credentials (tracebacks print reprs)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
 
     def __post_init__(self) -> None:
         check_project_name(self.project, source="project")

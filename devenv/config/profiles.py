@@ -13,7 +13,7 @@ from typing import Any, NoReturn, cast
 from devenv.config import defaults
 from devenv.config.compose import describe_type, did_you_mean, display_path
 from devenv.config.interpolate import interpolate, load_dotenv, one_line
-from devenv.config.secrets import MASK, has_userinfo, mask_url
+from devenv.config.secrets import MASK, has_userinfo, mask_url, secret_name
 from devenv.errors import ConfigError, RefusedError
 from devenv.model import SERVICES, Profile, Provider, ProviderBinding
 
@@ -50,9 +50,6 @@ OWNED_ENV = frozenset(
      "SERVER_PORT", "SERVER_PUBLIC_URL")
 )  # fmt: skip
 OWNED_ENV_PREFIXES = ("STORAGE_",)
-_SECRET_NAME = re.compile(
-    r"SECRET|PASSWORD|PASSWD|PASSPHRASE|TOKEN|KEY|CREDENTIAL|PRIVATE|SALT|DSN", re.IGNORECASE
-)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CARGO_NAME = re.compile(r"[A-Za-z0-9_-]+")
 REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
@@ -105,7 +102,7 @@ def _is_env_key(key: str) -> bool:
 
 def secret_env_name(name: str) -> bool:
     """Whether an extra backend variable looks like it holds a secret (masked when shown)."""
-    return _SECRET_NAME.search(name) is not None
+    return secret_name(name)
 
 
 @dataclass(frozen=True)
@@ -386,10 +383,49 @@ def resolve_profile(
     if override.is_file():
         loaded = _load_file(root, selected.name, override)
         layers.apply(_file_layer(loaded, f"override:{loaded.display}", override=True))
+    from_files = dict(layers.values)
     layers.apply(_env_layer(environ, root))
     layers.apply(_flag_layer(cli_overrides or {}, root))
+    for svc in SERVICES:
+        _keep_protection(svc, layers.values, from_files, display_path(override, root))
     variables = _variables(root, environ)
     return _build(selected, layers.values, variables)
+
+
+def _keep_protection(
+    svc: str, values: Mapping[str, _Value], from_files: Mapping[str, _Value], override: str
+) -> None:
+    """A provider a profile file protects can be unprotected by a profile file only: one
+    exported variable or flag must not turn on the dev bypass and seeding against it."""
+    key = f"services.{svc}.protected"
+    final = values.get(key)
+    if final is None or final.file is not None or final.value is not False:
+        return
+    provider_key = f"services.{svc}.provider"
+    file_provider = from_files.get(provider_key)
+    if file_provider is None or file_provider.value != values[provider_key].value:
+        return  # a provider of the environment's or the flags' own: its settings start afresh
+    set_by = from_files.get(key)
+    if set_by is not None:
+        if set_by.value is not True or set_by.file is None:
+            return
+        origin, what = set_by.file, "protected = true"
+    elif file_provider.value == "external" and file_provider.file is not None:
+        origin, what = file_provider.file, 'provider = "external" (protected by default)'
+    else:
+        return
+    raise ConfigError(
+        f"cannot lower {key} to false: {origin} sets {what}, and only a profile file may "
+        "lower it (not an environment variable or --set)",
+        key=final.err_key,
+        hint=f"if that provider is disposable, set protected = false under [services.{svc}] "
+        f"in {override} (your own, gitignored) and "
+        + (
+            f"drop {final.err_key}"
+            if final.err_key.startswith("--set")
+            else f"unset {final.err_key}"
+        ),
+    )
 
 
 def _variables(root: Path, environ: Mapping[str, str]) -> dict[str, str]:

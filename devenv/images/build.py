@@ -20,11 +20,13 @@ from devenv.filelock import exclusive
 from devenv.images import elf
 from devenv.images.identity import (
     BASE_TAG,
+    OBJECTSTORE_BINARY,
+    OBJECTSTORE_CRATE,
     RUNTIME_RECIPE,
-    S3S_VERSION,
     hash_files,
     lock_file,
     recipe_dir,
+    recipe_hash,
     workspace_root,
 )
 from devenv.model import BackendBuild, ImageChoice
@@ -238,28 +240,36 @@ def check_glibc(runtime: Runtime, binary: Path, progress: Progress) -> None:
         )
 
 
-def _s3s_binary(progress: Progress) -> Path:
-    root = cache_dir() / f"s3s-fs-{S3S_VERSION}"
-    binary = root / "bin" / "s3s-fs"
-    if binary.is_file():
-        return binary
-    progress(f"building the S3 stand-in server s3s-fs {S3S_VERSION} with cargo (about 2 min) ...")
+def _objectstore_binary(root: Path, progress: Progress) -> Path:
+    """devenv-objectstore, built with host cargo from the recipe's own crate
+    (compose/images/objectstore/server); cached per recipe hash, so an edit rebuilds it."""
+    crate = recipe_dir(root, "objectstore") / OBJECTSTORE_CRATE
+    done = cache_dir() / f"objectstore-{recipe_hash(root, 'objectstore')}" / OBJECTSTORE_BINARY
+    if done.is_file():
+        return done
+    target = cache_dir() / "objectstore-target"  # cargo locks it against a parallel build
+    progress("building the S3 stand-in server devenv-objectstore with cargo (about 2 min) ...")
     _run(
         [
             "cargo",
-            "install",
-            f"s3s-fs@{S3S_VERSION}",
+            "build",
+            "--release",
             "--locked",
-            "--features",
-            "binary",
-            "--root",
-            str(root),
+            "--manifest-path",
+            str(crate / "Cargo.toml"),
+            "--target-dir",
+            str(target),
         ],
-        what="cargo install s3s-fs",
+        what="cargo build (objectstore)",
         progress=progress,
         hint="install Rust (cargo) and make sure the crate registry is reachable",
+        cause_hint=True,
     )
-    return binary
+    done.parent.mkdir(parents=True, exist_ok=True)
+    partial = done.with_name(f".{done.name}.{os.getpid()}.tmp")
+    shutil.copy2(target / "release" / OBJECTSTORE_BINARY, partial)
+    partial.replace(done)
+    return done
 
 
 TARGET_LOCK = "devenv-build.lock"  # in a cargo target dir: held from a build to the copy out
@@ -449,9 +459,11 @@ def build(
             )
     with tempfile.TemporaryDirectory(prefix=f"devenv-{recipe}-") as tmp:
         ctx = Path(tmp)
-        shutil.copytree(recipe_dir(root, recipe), ctx, dirs_exist_ok=True)
-        if recipe == "objectstore":
-            shutil.copy2(_s3s_binary(progress), ctx / "s3s-fs")
+        source = recipe == "objectstore"  # its crate: the image gets the binary, not the source
+        skip = shutil.ignore_patterns(OBJECTSTORE_CRATE) if source else None
+        shutil.copytree(recipe_dir(root, recipe), ctx, dirs_exist_ok=True, ignore=skip)
+        if source:
+            shutil.copy2(_objectstore_binary(root, progress), ctx / OBJECTSTORE_BINARY)
         return runtime.build_image(
             ctx, choice.ref, buildargs={"BASE_IMAGE": BASE_TAG}, labels=labels, progress=progress
         )

@@ -15,7 +15,8 @@ from devenv.config import defaults
 from devenv.model import BackendBuild
 
 BASE_TAG = "devenv-standin/bookworm-base:1"
-S3S_VERSION = "0.14.1"
+OBJECTSTORE_CRATE = "server"  # compose/images/objectstore/<crate>: the S3 stand-in's source
+OBJECTSTORE_BINARY = "devenv-objectstore"
 RUNTIME_RECIPE = "backend-runtime"  # devenv's runtime image for checkouts without their own
 
 
@@ -34,9 +35,11 @@ def recipe_dir(root: Path, recipe: str) -> Path:
 
 
 def recipe_hash(root: Path, recipe: str) -> str:
+    """The recipe's files (the objectstore's crate included, its Cargo.lock pinning every
+    dependency; never a cargo `target` directory built in place) and the base image."""
     directory = recipe_dir(root, recipe)
-    salt = f"{BASE_TAG}|s3s-fs {S3S_VERSION}" if recipe == "objectstore" else BASE_TAG
-    return hash_files(directory.rglob("*"), directory, salt)
+    files = (p for p in directory.rglob("*") if "target" not in p.relative_to(directory).parts)
+    return hash_files(files, directory, BASE_TAG)
 
 
 def source_fingerprint(context: Path, salt: str = "") -> str:

@@ -277,12 +277,14 @@ class S3Client:
 
 @dataclass
 class S3Probe:
-    """Bucket round trip: put a scratch object, read it back, delete it again. A protected
-    store (`read_only`) is only read: HEAD the bucket and list one key."""
+    """Bucket round trip: put a scratch object, read it back, delete it again (the store is
+    left as it was found). A protected store, or a liveness probe (`read_only`, `reason` says
+    which), is only read: HEAD the bucket and list one key."""
 
     target: S3Target
     read_only: bool = False
     name: str = "objectstore"
+    reason: str = "protected provider"
 
     @property
     def endpoint(self) -> str:
@@ -296,7 +298,7 @@ class S3Probe:
                         f"bucket {self.target.bucket} does not exist", transient=False
                     )
                 s3.list_one()
-            return "bucket readable (read-only probe: protected provider)"
+            return f"bucket readable (read-only probe: {self.reason})"
         key = f".devenv-probe/{uuid.uuid4().hex}"
         body = uuid.uuid4().bytes
         with S3Client(self.target) as s3:

@@ -3,8 +3,9 @@ and the golden snapshot of the two.
 
 Everything here runs against providers, local or real. What a protected provider is asked is
 read-only: its readiness probe reads (the S3 probe HEADs the bucket and lists one key instead of
-a put/get/delete round trip), migrations are read in a read-only session, and the writes
-(creating the bucket, seeding the dev user) are planned for it only when the user says so.
+a put/get/delete round trip, as every liveness probe of `status` does), migrations are read in
+a read-only session, and the writes (creating the bucket, seeding the dev user) are planned for
+it only when the user says so.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 class Clients(Protocol):
     """What devenv asks of the stack's services; every failure is a ProbeFailure."""
 
-    def probe(self, service: str) -> Probe: ...
+    def probe(self, service: str, *, write: bool = True) -> Probe: ...
 
     def bucket_exists(self) -> bool: ...
 
@@ -51,8 +52,12 @@ class StackClients:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
 
-    def probe(self, service: str) -> Probe:
-        """The readiness probe `x-devenv.probe` names, at the service's endpoint."""
+    def probe(self, service: str, *, write: bool = True) -> Probe:
+        """The readiness probe `x-devenv.probe` names, at the service's endpoint.
+
+        `write=False` asks for a liveness probe that changes nothing (`status`, the dashboard's
+        poll every second): the object store is read, not written. `up` and the checks prove
+        a write with the round trip, which leaves the bucket as it found it."""
         from devenv.config.secrets import mask_url
 
         spec = self.stack.project.service(service).probe
@@ -60,8 +65,12 @@ class StackClients:
             url = self.stack.endpoints.database_url
             return PostgresProbe(url=url, display=mask_url(url), name=service)
         if spec.kind == "s3":
-            read_only = self.stack.protected(service)
-            return S3Probe(self.stack.endpoints.storage, read_only=read_only, name=service)
+            storage = self.stack.endpoints.storage
+            if self.stack.protected(service):
+                return S3Probe(storage, read_only=True, name=service)
+            if not write:
+                return S3Probe(storage, read_only=True, name=service, reason="liveness only")
+            return S3Probe(storage, name=service)
         return HttpProbe(url=self.stack.url(service) + spec.path, name=service)
 
     def bucket_exists(self) -> bool:

@@ -277,9 +277,9 @@ class FakeClients:
         self.stack = stack
         return self
 
-    def probe(self, service: str) -> Probe:
+    def probe(self, service: str, *, write: bool = True) -> Probe:
         def answer() -> str:
-            self._log(f"probe {service}")
+            self._log(f"probe {service}" if write else f"probe {service} (read-only)")
             how = self.answers.get(service, "ready")
             if isinstance(how, int) and not isinstance(how, bool):
                 if how > 0:

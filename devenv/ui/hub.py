@@ -3,7 +3,8 @@
 While at least one page listens, the hub looks at the engine once a second at most and probes
 each service in a thread of its own: a probe still running from the last pass (a backend waiting
 on a dead database) is not started again, and never delays the other rows. Every fragment is
-rendered once, redacted once more, and offered to each page; a page that falls behind gets only
+rendered once (every value redacted as plain text before the template escapes it), redacted
+once more as a whole, and offered to each page; a page that falls behind gets only
 the newest version of each fragment. Nothing is polled while no page is open.
 """
 
@@ -121,16 +122,19 @@ class Hub:
         self._busy = False
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.publish("meta", page.render_meta("not yet polled", None))
-        self.publish("action", page.render_action(self._action))
+        self.publish("meta", page.render_meta("not yet polled", None, redact=self.redact))
+        self.publish("action", page.render_action(self._action, redact=self.redact))
         self._publish_services()
         self.publish("watch", "")
         self._publish_checks()
 
     # --- the stream --------------------------------------------------------------------
 
+    def redact(self, text: str) -> str:
+        return self.engine.redact(text)
+
     def publish(self, name: str, text: str) -> None:
-        text = self.engine.redact(text)
+        text = self.engine.redact(text)  # once more, the whole fragment: nothing gets past
         if self.latest.get(name) == text:
             return
         self.latest[name] = text
@@ -189,7 +193,10 @@ class Hub:
         except DevenvError as exc:
             self._status_error = exc.one_line()
             self._publish_services()
-            self.publish("meta", page.render_meta(_clock_time(), None, self._status_error))
+            self.publish(
+                "meta",
+                page.render_meta(_clock_time(), None, self._status_error, redact=self.redact),
+            )
             return
         self.passes += 1
         self._status_error = None
@@ -198,7 +205,7 @@ class Hub:
                 self._inflight.add(service)
                 self._spawn(self._probe(observation, service))
         pass_ms = (time.perf_counter() - started) * 1000
-        self.publish("meta", page.render_meta(_clock_time(), pass_ms))
+        self.publish("meta", page.render_meta(_clock_time(), pass_ms, redact=self.redact))
         self._spawn(self._watch())
 
     async def _probe(self, observation: Any, service: str) -> None:
@@ -227,19 +234,20 @@ class Hub:
 
     def _publish_services(self) -> None:
         rows = [self._rows[s] for s in self.engine.services if s in self._rows]
-        self.publish("services", page.render_services(rows, self._status_error))
+        self.publish("services", page.render_services(rows, self._status_error, redact=self.redact))
 
     async def _watch(self) -> None:
         text = await in_thread(self.engine.watch_text)
         now = datetime.now(UTC)
         view = watch_view(text, now=now, alive=self.alive)
-        self.publish("watch", page.render_watch(view, now=now))
+        self.publish("watch", page.render_watch(view, now=now, redact=self.redact))
 
     # --- checks ------------------------------------------------------------------------
 
     def _publish_checks(self) -> None:
-        self.publish("checks", page.render_checks(self._run, running=self._checks_running))
-        self.publish("phases", page.render_phases(self._run))
+        running = self._checks_running
+        self.publish("checks", page.render_checks(self._run, running=running, redact=self.redact))
+        self.publish("phases", page.render_phases(self._run, redact=self.redact))
 
     async def _checks(self) -> str:
         self._checks_running = True
@@ -302,7 +310,7 @@ class Hub:
             raise ValueError(f"unknown action {name!r}")
         self._busy = True
         self._action = ActionView(name=name, running=True, started=_clock_time())
-        self.publish("action", page.render_action(self._action))
+        self.publish("action", page.render_action(self._action, redact=self.redact))
         self._spawn(self._act(name, work))
         return True
 
@@ -319,7 +327,7 @@ class Hub:
         self._action = ActionView(
             name=self._action.name, running=True, started=self._action.started, lines=lines
         )
-        self.publish("action", page.render_action(self._action))
+        self.publish("action", page.render_action(self._action, redact=self.redact))
 
     async def _act(self, name: str, work: Callable[[], Awaitable[str]]) -> None:
         started = time.monotonic()
@@ -339,5 +347,5 @@ class Hub:
                 seconds=time.monotonic() - started,
             )
             self._busy = False
-            self.publish("action", page.render_action(self._action))
+            self.publish("action", page.render_action(self._action, redact=self.redact))
             self._wake.set()  # show what the action changed without waiting for the next tick

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +13,27 @@ import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devenv.errors import DevenvError, PortConflictError
 from devenv.ui import page
-from devenv.ui.guard import TOKEN_HEADER, refusal
+from devenv.ui.guard import (
+    LOGIN_PARAM,
+    LOGIN_PATH,
+    TOKEN_HEADER,
+    Keys,
+    cookie_name,
+    refusal,
+    same,
+)
 from devenv.ui.hub import Hub, Subscriber, in_thread
 
 STATIC = Path(__file__).with_name("static")
@@ -39,50 +52,108 @@ SECURITY_HEADERS = (
 
 
 class Guard:
-    """ASGI middleware: 403 for any request the guard refuses; safety headers on the rest."""
+    """ASGI middleware: 401/403 for any request the guard refuses; safety headers on all."""
 
-    def __init__(self, app: ASGIApp, *, port: int, token: str) -> None:
+    def __init__(self, app: ASGIApp, *, port: int, keys: Keys) -> None:
         self.app = app
         self.port = port
-        self.token = token
+        self.keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        from starlette.requests import cookie_parser
+
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        why = refusal(
+        cookies = cookie_parser(headers.get("cookie", ""))
+        refused = refusal(
             scope["method"],
+            scope["path"],
             host=headers.get("host"),
             origin=headers.get("origin"),
             token=headers.get(TOKEN_HEADER),
+            cookie=cookies.get(cookie_name(self.port)),
             port=self.port,
-            expected_token=self.token,
+            keys=self.keys,
         )
-        if why is not None:
-            await PlainTextResponse(f"403 Forbidden: {why}\n", status_code=403)(
-                scope, receive, send
-            )
-            return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
             await send(message)
 
+        if refused is not None:
+            word = "Unauthorized" if refused.status == 401 else "Forbidden"
+            answer = PlainTextResponse(
+                f"{refused.status} {word}: {refused.why}\n", status_code=refused.status
+            )
+            await answer(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(hub: Hub, *, port: int, token: str, project: str, profile: str) -> Starlette:
+# After signing in, the page moves on to / by itself: a redirect would keep the navigation's
+# cross-site start (a click in a terminal, the launcher file), and browsers then withhold a
+# SameSite=Strict cookie from the redirected request.
+SIGNED_IN = (
+    '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/">'
+    '<title>devenv ui</title><p>Signed in. <a href="/">Open the dashboard</a>.</p>\n'
+)
+
+
+class _Login:
+    """`GET /login?token=...`: the one-time token of the printed link, exchanged once for the
+    session cookie (HttpOnly, SameSite=Strict, named after this port); then on to /."""
+
+    def __init__(self, port: int, keys: Keys, on_login: Callable[[], None] | None) -> None:
+        self.cookie = cookie_name(port)
+        self.keys = keys
+        self.on_login = on_login
+        self.used = False  # once exchanged, the link signs nobody in again
+
+    async def respond(self, request: Request) -> Response:
+        if not self.used and same(request.query_params.get(LOGIN_PARAM), self.keys.login):
+            self.used = True
+            response = HTMLResponse(SIGNED_IN)
+            # no Domain: the cookie goes back to 127.0.0.1 only; no Max-Age: it ends with the
+            # browser session, and its value is worthless once this server stops
+            response.set_cookie(
+                self.cookie, self.keys.session, path="/", httponly=True, samesite="strict"
+            )
+            if self.on_login is not None:
+                self.on_login()
+            return response
+        if same(request.cookies.get(self.cookie), self.keys.session):
+            return HTMLResponse(SIGNED_IN)  # signed in already: the link once more
+        return PlainTextResponse(
+            "401 Unauthorized: this sign-in link has been used already or is wrong; "
+            "stop `devenv ui` and start it again for a new one\n",
+            status_code=401,
+        )
+
+
+def create_app(
+    hub: Hub,
+    *,
+    port: int,
+    keys: Keys,
+    project: str,
+    profile: str,
+    on_login: Callable[[], None] | None = None,
+) -> Starlette:
+    """The dashboard; `on_login` runs once, when the one-time link has been exchanged."""
     services = hub.engine.services
+    login = _Login(port, keys, on_login)
 
     async def index(_request: Request) -> Response:
         html = page.render_page(
             project=project,
             profile=profile,
-            token=token,
+            token=keys.action,
             fragments=hub.latest,
             services=services,
+            redact=hub.redact,
         )
         return HTMLResponse(hub.engine.redact(html))
 
@@ -114,9 +185,9 @@ def create_app(hub: Hub, *, port: int, token: str, project: str, profile: str) -
             return PlainTextResponse(f"unknown service {service!r}\n", status_code=404)
         try:
             lines = await in_thread(lambda: hub.engine.logs(service))
-            html = page.render_logs(service, lines)
+            html = page.render_logs(service, lines, redact=hub.redact)
         except DevenvError as exc:  # no container yet, or the engine is down
-            html = page.render_logs(service, [], exc.one_line())
+            html = page.render_logs(service, [], exc.one_line(), redact=hub.redact)
         return HTMLResponse(hub.engine.redact(html))
 
     def action(name: str) -> Response:
@@ -151,6 +222,7 @@ def create_app(hub: Hub, *, port: int, token: str, project: str, profile: str) -
     app = Starlette(
         routes=[
             Route("/", index),
+            Route(LOGIN_PATH, login.respond),
             Route("/events", events),
             Route("/logs/{service}", logs),
             Route("/actions/checks", run_checks, methods=["POST"]),
@@ -160,7 +232,7 @@ def create_app(hub: Hub, *, port: int, token: str, project: str, profile: str) -
         ],
         lifespan=lifespan,
     )
-    app.add_middleware(Guard, port=port, token=token)
+    app.add_middleware(Guard, port=port, keys=keys)
     return app
 
 

@@ -4,6 +4,7 @@ attaching or bringing the stack up, and nothing left behind by a killed run."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.integration.conftest import REPO, Stack
 from tests.integration.test_snapshots import s3
@@ -67,6 +69,38 @@ def test_hangs(devenv_stack, devenv_database, devenv_bucket_prefix):
     s3.put_object(Bucket=devenv_stack.s3_bucket, Key=devenv_bucket_prefix + "f", Body=b"x")
     pathlib.Path("started").write_text(devenv_database)
     time.sleep(600)
+"""
+
+HOLD = """
+import os
+import pathlib
+import time
+
+import boto3
+import psycopg
+
+
+def test_holds_its_database_until_released(devenv_stack, devenv_database, devenv_bucket_prefix):
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=devenv_stack.s3_endpoint,
+        region_name=devenv_stack.s3_region,
+        aws_access_key_id=devenv_stack.s3_access_key,
+        aws_secret_access_key=devenv_stack.s3_secret_key,
+    )
+    s3.put_object(Bucket=devenv_stack.s3_bucket, Key=devenv_bucket_prefix + "f", Body=b"x")
+    sync = pathlib.Path(os.environ["SYNC"])
+    role = os.environ["ROLE"]
+    (sync / f"{role}.tmp").write_text(devenv_database.rsplit("/", 1)[1] + " " + str(os.getpid()))
+    (sync / f"{role}.tmp").replace(sync / f"{role}.db")
+    deadline = time.monotonic() + 300
+    while not (sync / "release").exists():
+        assert time.monotonic() < deadline, "never released"
+        time.sleep(0.05)  # waiting for the outer test, another process
+    with psycopg.connect(devenv_database, autocommit=True, connect_timeout=10) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] >= 1  # still ours
+    listed = s3.list_objects_v2(Bucket=devenv_stack.s3_bucket, Prefix=devenv_bucket_prefix)
+    assert [o["Key"] for o in listed.get("Contents", [])] == [devenv_bucket_prefix + "f"]
 """
 
 TRIVIAL = """
@@ -152,6 +186,82 @@ def test_a_killed_run_leaves_nothing_after_the_next_start(stack: Stack, tmp_path
     after = run(tmp_path, stack, TRIVIAL)
     assert after.returncode == 0, after.stdout + after.stderr
     assert leftovers(stack) == ([], [])
+
+
+def _holding(
+    tmp: Path, stack: Stack, sync: Path, role: str, *, namespace: bool
+) -> subprocess.Popen[str]:
+    """An inner run of HOLD that keeps its database (and prefix) until `sync/release` exists;
+    `namespace`: in a PID namespace of its own, where its pytest is pid 1."""
+    cmd = inner(tmp, stack, HOLD)
+    if namespace:
+        cmd = ["unshare", "--pid", "--fork", "--mount-proc", *cmd]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp,
+        env=stack.env(ROLE=role, SYNC=str(sync)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    marker = sync / f"{role}.db"
+    deadline = time.monotonic() + 180
+    while not marker.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"inner run {role} ended early:\n{proc.communicate()[0]}")
+        assert time.monotonic() < deadline, f"inner run {role} never took its database"
+        time.sleep(0.05)  # polling another process's progress
+    return proc
+
+
+def test_runs_in_other_pid_namespaces_keep_theirs_and_a_killed_one_is_swept(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Owners are told apart by a Postgres advisory lock, not by pid: a run in another PID
+    namespace (its pytest is pid 1 there) is as alive to a host run as to its own kind."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("PID namespaces need root and util-linux's unshare (CI runs as root)")
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        # each run sweeps when its session starts, while the ones before it hold theirs
+        procs.append(_holding(tmp_path, stack, sync, "ns", namespace=True))
+        procs.append(_holding(tmp_path, stack, sync, "host", namespace=False))
+        procs.append(_holding(tmp_path, stack, sync, "ns2", namespace=True))
+        held = {role: (sync / f"{role}.db").read_text().split() for role in ("ns", "host", "ns2")}
+        assert held["ns"][1] == held["ns2"][1] == "1"  # pid 1, each in its own namespace
+        dbs, keys = leftovers(stack)
+        assert {name for name, _ in held.values()} <= set(dbs), dbs
+        assert len({k.split("/")[1].split("_")[0] for k in keys}) == 3  # three owners' prefixes
+
+        killed = procs.pop()
+        os.killpg(killed.pid, signal.SIGKILL)  # no teardown: its database stays for now
+        killed.communicate(timeout=30)
+        assert held["ns2"][0] in leftovers(stack)[0]
+
+        (sync / "release").write_text("")
+        for proc in procs:
+            out, _ = proc.communicate(timeout=300)
+            assert proc.returncode == 0, out  # each found its database and prefix intact
+            assert "1 passed" in out
+        procs.clear()
+        dbs, keys = leftovers(stack)
+        # the survivors cleaned up after themselves; the killed run's (its test's database
+        # and the clones it had ready for the next tests) are all that is left
+        owner = held["ns2"][0].rsplit("_", 1)[0]
+        assert held["ns2"][0] in dbs
+        assert {name.rsplit("_", 1)[0] for name in dbs} == {owner}
+        assert len(keys) == 1
+
+        after = run(tmp_path, stack, TRIVIAL)  # the next run sweeps the killed one's
+        assert after.returncode == 0, after.stdout + after.stderr
+        assert leftovers(stack) == ([], [])
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=30)
 
 
 def test_plugin_is_registered_as_devenv() -> None:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,17 +33,28 @@ SERVICES = ("postgres", "objectstore", "backend")
 
 @dataclass
 class Dashboard:
-    url: str
+    url: str  # the dashboard's root
+    login: str  # the one-time link `devenv ui` printed
     port: int
     stack: Stack
     proc: subprocess.Popen[str]
+    cookie: dict[str, Any] = field(default_factory=dict)  # as the signed-in browser holds it
 
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def cookie_name(self) -> str:
+        return f"devenv_ui_{self.port}"
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An HTTP client with the browser's session cookie."""
+        return httpx.Client(cookies={self.cookie_name: self.cookie["value"]}, **kwargs)
+
     def token(self) -> str:
-        html = httpx.get(self.url, timeout=10).text
+        with self.client(timeout=10) as client:
+            html = client.get(self.url).text
         marker = '<meta name="devenv-token" content="'
         start = html.index(marker) + len(marker)
         return html[start : html.index('"', start)]
@@ -75,7 +86,8 @@ def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def dashboard(ui_stack: Stack) -> Iterator[Dashboard]:
+def dashboard(ui_stack: Stack, browser: WebDriver) -> Iterator[Dashboard]:
+    """`devenv ui` serving, the browser signed in with the link it printed."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "devenv", "ui", "--no-browser", "--json"],
         cwd=ui_stack.root,
@@ -87,10 +99,14 @@ def dashboard(ui_stack: Stack) -> Iterator[Dashboard]:
     try:
         said = json.loads(_first_line(proc, 30))
         assert said["project"] == ui_stack.project
-        url = said["url"]
-        port = int(url.rsplit(":", 1)[1].strip("/"))
-        assert url == f"http://127.0.0.1:{port}/"
-        yield Dashboard(url, port, ui_stack, proc)
+        login = said["url"]
+        port = int(login.split(":")[2].split("/")[0])
+        assert login.startswith(f"http://127.0.0.1:{port}/login?token=")
+        board = Dashboard(f"http://127.0.0.1:{port}/", login, port, ui_stack, proc)
+        browser.get(login)  # as the user's browser opens it
+        wait(browser, 10, "signed in and on the dashboard", lambda d: d.current_url == board.url)
+        board.cookie = browser.get_cookie(board.cookie_name) or {}
+        yield board
     finally:
         proc.terminate()
         try:
@@ -285,6 +301,42 @@ def test_the_last_watch_cycle_appears_and_goes_with_its_file(
 WATCH_GONE = "return document.getElementById('watch').childElementCount === 0"
 
 
+def test_without_the_cookie_every_route_is_refused_and_no_token_leaks(
+    dashboard: Dashboard,
+) -> None:
+    # the browser signed in with the printed link: its cookie is HttpOnly, SameSite=Strict,
+    # for 127.0.0.1 only (every port: hence a name per port), gone with the browser session
+    cookie = dashboard.cookie
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["domain"] == "127.0.0.1"
+    assert cookie["path"] == "/"
+    assert "expiry" not in cookie
+    action_token = dashboard.token()
+    with httpx.Client(timeout=10) as stranger:  # another user of the machine: no cookie
+        for path in ("", "events", "logs/postgres", "logs/backend"):
+            answer = stranger.get(dashboard.url + path)
+            assert answer.status_code == 401, path
+            assert action_token not in answer.text
+        # the link is spent: it signs nobody else in
+        again = stranger.get(dashboard.login)
+        assert again.status_code == 401
+        assert "set-cookie" not in again.headers
+        # no token to scrape: every action is refused, with or without a guessed one
+        for path in ("actions/up", "actions/checks", "actions/restart/postgres"):
+            for headers in ({}, {"X-Devenv-Token": "guessed"}):
+                answer = stranger.post(
+                    dashboard.url + path, headers={"Origin": f"http://{dashboard.host}", **headers}
+                )
+                assert answer.status_code == 401, path
+        assert stranger.get(dashboard.url + "static/app.js").status_code == 200  # public
+        # a forged cookie (another port's name, or a guessed value) is no better
+    for name, value in ((f"devenv_ui_{dashboard.port + 1}", cookie["value"]),
+                        (dashboard.cookie_name, "guessed")):  # fmt: skip
+        with httpx.Client(timeout=10, cookies={name: value}) as forger:
+            assert forger.get(dashboard.url).status_code == 401
+
+
 def test_actions_from_other_pages_are_refused(dashboard: Dashboard) -> None:
     token = dashboard.token()
     own = {"Host": dashboard.host, "Origin": f"http://{dashboard.host}"}
@@ -296,7 +348,7 @@ def test_actions_from_other_pages_are_refused(dashboard: Dashboard) -> None:
         {"X-Devenv-Token": token, "Origin": "http://evil.example"},
         {"X-Devenv-Token": token, "Origin": "null"},
     ]
-    with httpx.Client(timeout=10) as client:
+    with dashboard.client(timeout=10) as client:
         for extra in refused:
             response = client.post(url, headers={**own, **extra})
             assert response.status_code == 403, extra
@@ -321,7 +373,7 @@ def test_no_secret_in_the_page_its_event_stream_or_the_logs(
     secrets = secrets_of(dashboard.stack)
     seen: dict[str, str] = {}
     with (
-        httpx.Client(timeout=httpx.Timeout(10, read=30)) as client,
+        dashboard.client(timeout=httpx.Timeout(10, read=30)) as client,
         client.stream("GET", dashboard.url + "events") as stream,
     ):
         assert stream.headers["content-type"].startswith("text/event-stream")

@@ -53,3 +53,14 @@ def test_one_grid_for_every_table() -> None:
     assert grid(rows) == "A           B  C\nlong value  x  y"
     wrapped = grid([("k", "a b c d e f")], width=24, indent=2)
     assert wrapped.splitlines()[0] == "  k  a b c d e f"
+
+
+def test_json_is_redacted_before_it_escapes_quotes_and_backslashes() -> None:
+    odd = "Zq8&Secret'pw\"<x>\\y"
+    out = io.StringIO()
+    secrets = Secrets()
+    secrets.add(odd)
+    Console(secrets=secrets, out=out).json({"detail": f"password {odd}", "list": [odd]})
+    text = out.getvalue()
+    assert "Zq8" not in text
+    assert text.count("****") == 2

@@ -242,7 +242,8 @@ def test_each_service_status_is_read_on_its_own_and_timed(root: Path) -> None:
     scan = app.status_scan(options(root), adapters=f.adapters)
     f.journal.clear()
     postgres = app.service_status(scan, "postgres")
-    assert f.journal == ["probe postgres"]  # the other services were not asked
+    # the other services were not asked; status asks for a probe that changes nothing
+    assert f.journal == ["probe postgres (read-only)"]
     assert postgres.healthy
     assert postgres.latency_ms is not None
     assert postgres.latency_ms >= 0

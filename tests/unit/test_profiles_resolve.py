@@ -330,3 +330,74 @@ def test_backend_url_is_secret_only_with_userinfo(write_tree: WriteTree) -> None
     assert resolve_profile(root, "p", environ={}).binding("backend").secret_keys == frozenset()
     root = write_tree({"profiles/p.toml": text.replace("https://", "https://u:pw@")})
     assert resolve_profile(root, "p", environ={}).binding("backend").secret_keys == {"url"}
+
+
+# --- protection: only a profile file lowers it ----------------------------------------------
+
+HYBRID_PROTECTED = HYBRID + "protected = true\n"
+
+
+@pytest.mark.parametrize(
+    ("tree", "environ", "overrides", "where"),
+    [
+        (HYBRID_PROTECTED, {"DEVENV_POSTGRES_PROTECTED": "false"}, {}, "DEVENV_POSTGRES_PROTECTED"),
+        (HYBRID_PROTECTED, {}, {"services.postgres.protected": "0"}, "--set services.postgres"),
+        # external without a word is protected by default: the same rule
+        (HYBRID, {"DEVENV_POSTGRES_PROTECTED": "no"}, {}, "DEVENV_POSTGRES_PROTECTED"),
+        # back and forth through another provider does not shed the file's protection
+        (
+            HYBRID_PROTECTED,
+            {"DEVENV_POSTGRES_PROVIDER": "local"},
+            {
+                "services.postgres.provider": "external",
+                "services.postgres.url": PG_URL,
+                "services.postgres.protected": "false",
+            },
+            "--set services.postgres.protected",
+        ),
+    ],
+)
+def test_the_environment_and_flags_cannot_lower_a_profiles_protection(
+    write_tree: WriteTree,
+    tree: str,
+    environ: dict[str, str],
+    overrides: dict[str, str],
+    where: str,
+) -> None:
+    root = write_tree({"profiles/hybrid.toml": tree})
+    with pytest.raises(ConfigError) as caught:
+        resolve_profile(
+            root, "hybrid", environ={"DB_URL": PG_URL, **environ}, cli_overrides=overrides
+        )
+    line = error_line(caught)
+    assert caught.value.exit_code == 3
+    assert line.startswith(f"Config error: {where}")
+    assert "services.postgres.protected" in line
+    assert "profiles/hybrid.toml" in line
+    assert "profiles/hybrid.local.toml" in line  # where the user may lower it
+    assert "s3cret" not in line
+
+
+def test_a_profile_file_may_lower_it_and_anyone_may_raise_it(write_tree: WriteTree) -> None:
+    root = write_tree(
+        {
+            "profiles/hybrid.toml": HYBRID_PROTECTED,
+            "profiles/hybrid.local.toml": "[services.postgres]\nprotected = false\n",
+        }
+    )
+    lowered = resolve_profile(root, "hybrid", environ={"DB_URL": PG_URL})
+    assert lowered.protected_in_play == ()
+    raised = resolve_profile(
+        root, "hybrid", environ={"DB_URL": PG_URL, "DEVENV_POSTGRES_PROTECTED": "true"}
+    )
+    assert raised.protected_in_play == ("postgres",)
+
+
+def test_a_provider_of_the_environments_own_may_be_unprotected_there(tmp_path: Path) -> None:
+    environ = {
+        "DEVENV_POSTGRES_PROVIDER": "external",
+        "DEVENV_POSTGRES_URL": PG_URL,
+        "DEVENV_POSTGRES_PROTECTED": "false",
+    }
+    profile = resolve_profile(tmp_path, None, environ=environ)
+    assert profile.protected_in_play == ()

@@ -1,12 +1,9 @@
 """Snapshot names, the manifest's round trip, the refusals, the store's modes and the plugin's
-owner tags: the pure parts of snapshots."""
+owner tokens and reprs: the pure parts of snapshots."""
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,10 +11,12 @@ import pytest
 from devenv.errors import ConfigError, RefusedError
 from devenv.migrations import AppliedMigration, Migration, MigrationSet, checksum
 from devenv.pytest_plugin import (
+    DevenvStack,
+    SecretStr,
+    lock_key,
+    new_owner,
     owned_database_owner,
     owned_prefix_owner,
-    owner_alive,
-    owner_tag,
 )
 from devenv.snapshot.model import (
     FILE_COPY_FROM,
@@ -177,22 +176,46 @@ def test_project_keys_are_safe_directory_names(project: str, same: bool) -> None
     assert not key.startswith(".")
 
 
-def test_owner_tags_tell_a_live_process_from_a_finished_one() -> None:
-    me = os.getpid()
-    assert owner_alive(me, owner_tag(me))
-    assert not owner_alive(me, "000000" if owner_tag(me) != "000000" else "111111")
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    gone = int(done.stdout)
-    assert not owner_alive(gone, owner_tag(me))
+def test_owner_tokens_are_random_and_fit_a_signed_int4_lock_key() -> None:
+    owners = {new_owner() for _ in range(50)}
+    assert len(owners) == 50
+    assert all(len(o) == 8 and int(o, 16) >= 0 for o in owners)
+    assert lock_key("00000000") == 0
+    assert lock_key("7fffffff") == 2**31 - 1
+    assert lock_key("80000000") == -(2**31)
+    assert lock_key("ffffffff") == -1
 
 
 def test_owned_names_parse_back_to_their_owner() -> None:
-    assert owned_database_owner("devenv_t_123_abcdef_7") == (123, "abcdef")
+    assert owned_database_owner("devenv_t_0a1b2c3d_7") == "0a1b2c3d"
     assert owned_database_owner("devenv_snap_golden") is None
-    assert owned_database_owner("devenv_t_123_abcdef_7x") is None
-    assert owned_prefix_owner("42_00ff00_3/") == (42, "00ff00")
-    assert owned_prefix_owner("42_00ff00_3/extra/") is None
+    assert owned_database_owner("devenv_t_0a1b2c3d_7x") is None
+    assert owned_database_owner("devenv_t_123_abcdef_7") is None  # pid-named: not ours to judge
+    assert owned_prefix_owner("00ff00aa_3/") == "00ff00aa"
+    assert owned_prefix_owner("00ff00aa_3/extra/") is None
+
+
+def test_the_plugins_objects_never_show_a_secret() -> None:
+    password, secret_key = "Pw-Zq8&'<>", "sk-Zq9XnTr"
+    stack = DevenvStack(
+        project="p",
+        database_url=SecretStr(f"postgres://ignition:{password}@127.0.0.1:5432/ignition"),
+        s3_endpoint="http://127.0.0.1:9000",
+        s3_bucket="ignition",
+        s3_region="us-east-1",
+        s3_access_key=SecretStr("AKIDZq7"),
+        s3_secret_key=SecretStr(secret_key),
+        backend_url="http://127.0.0.1:8080",
+        golden=True,
+    )
+    for shown in (repr(stack), str(stack), repr(stack.database_url), repr([stack])):
+        assert "Zq" not in shown, shown
+    assert "postgres://ignition:****@127.0.0.1:5432/ignition" in repr(stack)
+    assert "s3_secret_key='****'" in repr(stack)
+    assert "s3_bucket='ignition'" in repr(stack)
+    # the values themselves are whole: tests connect with them
+    assert str(stack.database_url).count(password) == 1
+    assert f"{stack.s3_secret_key}" == secret_key
 
 
 def test_an_object_version_covers_bytes_type_and_metadata() -> None:

@@ -14,6 +14,7 @@ import pytest
 from devenv.checks import ids
 from devenv.model import CheckResult
 from devenv.ui import page
+from devenv.ui.guard import Keys
 from devenv.ui.hub import Hub
 from devenv.ui.server import create_app
 from devenv.ui.views import ActionView, CheckRun, ServiceView, check_view, summary
@@ -22,7 +23,8 @@ from tests.unit.ui_fake import SECRET, FakeEngine
 
 NOW = datetime(2026, 1, 6, 12, 0, tzinfo=UTC)
 PORT = 40404
-TOKEN = "token-of-this-test-run"
+KEYS = Keys(login="one-time-link-token", session="session-cookie-value", action="action-token")
+TOKEN = KEYS.action
 
 
 def row(**changes: object) -> ServiceView:
@@ -162,13 +164,26 @@ def test_action_fragment_says_busy_until_done() -> None:
 class Client:
     """Synchronous calls into the app on one event loop, which the hub's tasks share."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, signed_in: bool = True) -> None:
         self.hub = Hub(FakeEngine(), interval=0.05)
-        app = create_app(self.hub, port=PORT, token=TOKEN, project="demo", profile="local")
+        self.logins = 0
+        app = create_app(
+            self.hub,
+            port=PORT,
+            keys=KEYS,
+            project="demo",
+            profile="local",
+            on_login=self._logged_in,
+        )
         self.runner = asyncio.Runner()
         self.http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url=f"http://127.0.0.1:{PORT}"
         )
+        if signed_in:
+            assert self.get(f"/login?token={KEYS.login}").status_code == 200
+
+    def _logged_in(self) -> None:
+        self.logins += 1
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.runner.run(self.http.get(path, **kwargs))
@@ -241,3 +256,113 @@ def test_a_second_action_while_one_runs_is_409(client: Client) -> None:
     gate.set()
     assert busy.status_code == 409
     assert busy.json() == {"error": "busy: restart postgres is running"}
+
+
+# --- signing in ----------------------------------------------------------------------------
+
+
+def test_the_one_time_link_trades_for_an_httponly_strict_cookie_once() -> None:
+    c = Client(signed_in=False)
+    try:
+        for path in ("/", "/events", "/logs/postgres"):
+            response = c.get(path)
+            assert response.status_code == 401, path
+            assert TOKEN not in response.text
+        assert c.post("/actions/up", headers={"X-Devenv-Token": TOKEN}).status_code == 401
+        assert c.get("/static/app.js").status_code == 200  # assets stay public
+        assert c.get("/login?token=guessed").status_code == 401
+
+        signed = c.get(f"/login?token={KEYS.login}")
+        assert signed.status_code == 200
+        assert 'http-equiv="refresh" content="0;url=/"' in signed.text
+        cookie = signed.headers["set-cookie"]
+        assert cookie.startswith(f"devenv_ui_{PORT}={KEYS.session};")
+        attributes = {a.strip().lower() for a in cookie.split(";")[1:]}
+        assert {"httponly", "samesite=strict", "path=/"} <= attributes
+        assert not any(a.startswith(("domain", "max-age", "expires")) for a in attributes)
+        assert c.logins == 1
+        page_html = c.get("/")
+        assert page_html.status_code == 200
+        assert f'<meta name="devenv-token" content="{TOKEN}">' in page_html.text
+
+        # the link again: fine for the browser that holds the cookie, useless for any other
+        assert c.get(f"/login?token={KEYS.login}").status_code == 200
+        c.http.cookies.clear()
+        assert c.get(f"/login?token={KEYS.login}").status_code == 401
+        assert c.get("/").status_code == 401
+        assert c.logins == 1
+    finally:
+        c.close()
+
+
+def test_a_cookie_of_another_port_or_value_does_not_sign_in() -> None:
+    c = Client(signed_in=False)
+    try:
+        c.http.cookies.set(f"devenv_ui_{PORT + 1}", KEYS.session)
+        assert c.get("/").status_code == 401
+        c.http.cookies.clear()
+        c.http.cookies.set(f"devenv_ui_{PORT}", KEYS.login)
+        assert c.get("/").status_code == 401
+    finally:
+        c.close()
+
+
+# --- redaction before escaping -------------------------------------------------------------
+
+ODD = "Zq8&Secret'pw\"<x>\\y"
+
+
+def _plain_only(text: str) -> str:
+    """A redactor that knows only the value as written: finding it proves the template
+    redacted before escaping."""
+    return text.replace(ODD, "****")
+
+
+@pytest.mark.parametrize(
+    "render",
+    [
+        lambda: page.render_services([row(detail=f"pw {ODD}")], f"err {ODD}", redact=_plain_only),
+        lambda: page.render_logs("postgres", [f"a {ODD}", f"b {ODD}"], redact=_plain_only),
+        lambda: page.render_logs("postgres", [], f"Engine error: {ODD}", redact=_plain_only),
+        lambda: page.render_action(
+            ActionView("up", running=True, lines=(f"x {ODD}",), message=ODD), redact=_plain_only
+        ),
+        lambda: page.render_checks(
+            CheckRun(1, "12:00", 0.1, (check_view(CheckResult("a", "A", False, ODD)),), ODD),
+            running=False,
+            redact=_plain_only,
+        ),
+        lambda: page.render_watch(
+            WatchView(WatchCycle(NOW, (ODD,), 1.0, 1.0, 1, 0, False, ODD)),
+            now=NOW,
+            redact=_plain_only,
+        ),
+        lambda: page.render_phases(CheckRun(1, "12:00", 0.1, error=ODD), redact=_plain_only),
+        lambda: page.render_phases(_run_with_evidence(ODD), redact=_plain_only),
+    ],
+)
+def test_values_are_redacted_as_plain_text_before_they_are_escaped(render: Any) -> None:
+    import html
+    import json
+
+    text = render()
+    assert "****" in text
+    assert "Zq8" not in text, text
+    for spelled in (ODD, html.escape(ODD), str(markupsafe_escape(ODD)), json.dumps(ODD)[1:-1]):
+        assert spelled not in text
+
+
+def _run_with_evidence(detail: str) -> CheckRun:
+    from devenv.model import Profile
+    from devenv.phases.evaluate import evaluate
+    from devenv.phases.registry import load_registry
+
+    checks = tuple(CheckResult(c, ids.check_name(c), False, detail) for c in ids.ALL_CHECK_IDS)
+    profile = Profile(name="local", path=None, bindings={}, dev_bypass=True)
+    return CheckRun(1, "12:00", 0.1, evaluation=evaluate(load_registry(), profile, checks))
+
+
+def markupsafe_escape(text: str) -> str:
+    from markupsafe import escape
+
+    return str(escape(text))

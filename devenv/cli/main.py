@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import typer
 
 from devenv.console import Console
-from devenv.errors import DevenvError, Interrupted
+from devenv.errors import Handled, Interrupted
 
 # command name -> the module under devenv/cli/ that registers it; `devenv --help` lists the
 # commands in this order
@@ -48,9 +48,11 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
     return app
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
+def _interrupt(signum: int, _frame: object) -> None:
+    import signal
+
     raise Interrupted(
-        "stopped by SIGINT",
+        f"stopped by {signal.Signals(signum).name}",
         hint="run `devenv up` again: it adopts or replaces whatever was half made",
     )
 
@@ -63,6 +65,6 @@ def run() -> None:
     signal.signal(signal.SIGINT, _interrupt)
     try:
         build_app(sys.argv[1:])(obj=console)
-    except DevenvError as exc:
+    except Handled as exc:  # a DevenvError, or the Interrupted `_interrupt` raised
         console.error(exc)
         sys.exit(exc.exit_code)

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from devenv import __version__
 from devenv.config.secrets import Secrets
-from devenv.errors import DevenvError, ReadinessError
+from devenv.errors import Handled, ReadinessError
 
 
 def grid(rows: Sequence[Sequence[str]], *, width: int | None = None, indent: int = 0) -> str:
@@ -110,7 +110,7 @@ class Console:
     def write_file(self, path: Path, text: str) -> None:
         path.write_text(self.secrets.redact(text).rstrip("\n") + "\n", encoding="utf-8")
 
-    def error(self, exc: DevenvError) -> None:
+    def error(self, exc: Handled) -> None:
         """The one line a handled error ends in (a readiness error adds its details; with
         `verbose`, the exceptions that caused it follow, one line each)."""
         self._write(self.err, exc.one_line())

@@ -1,36 +1,41 @@
-"""The one exception root of devenv, and the exit code of each handled failure.
+"""The exception roots of devenv, and the exit code of each handled failure or interrupt.
 
-DevenvError                      handled: the CLI prints "Kind: message" + hint, no traceback
-├── UsageError           (2)     an argument is malformed, out of range or names a place that
-│                                 cannot be written (checked before any work)
-├── ConfigError          (3)     a compose file, profile, registry or flag is wrong
-│   └── MissingSecretError       a ${VAR} reference has no value
-├── EngineError          (11)    the Docker engine refused or failed a request, or timed out
-│   └── DockerUnavailableError (4) the engine cannot be reached at all
-├── ImageError           (5)     an image is missing and could not be pulled or built
-├── PortConflictError    (6)     a host port is taken and --strict-ports was given
-├── ReadinessError       (7)     a service did not become healthy (timeout or crash loop)
-├── LockedError          (8)     another devenv holds this project's lock
-├── RefusedError         (9)     an unsafe action was refused (bypass vs protected provider,
-│                                 data-directory major version, a database migrated by another
-│                                 backend source, deleting data unconfirmed)
-├── ProviderError        (10)    an external provider answered wrongly or not at all
-├── ChecksFailedError    (1)     a required check failed (`check`, `report`), or a phase the
-│                                 registry marks complete regressed (`report`)
-├── UnhealthyError       (1)     `status`: a service is not running or not healthy
-└── Interrupted          (130)   SIGINT: the lock is released, the next `up` adopts the rest
+Handled (BaseException)          what the CLI turns into "Kind: message" + hint, no traceback
+├── DevenvError (Exception)      a failure devenv handles and explains
+│   ├── UsageError       (2)     an argument is malformed, out of range or names a place that
+│   │                             cannot be written (checked before any work)
+│   ├── ConfigError      (3)     a compose file, profile, registry or flag is wrong
+│   │   └── MissingSecretError   a ${VAR} reference has no value
+│   ├── EngineError      (11)    the Docker engine refused or failed a request, or timed out
+│   │   └── DockerUnavailableError (4) the engine cannot be reached at all
+│   ├── ImageError       (5)     an image is missing and could not be pulled or built
+│   ├── PortConflictError (6)    a host port is taken and --strict-ports was given
+│   ├── ReadinessError   (7)     a service did not become healthy (timeout or crash loop)
+│   ├── LockedError      (8)     another devenv holds this project's lock
+│   ├── RefusedError     (9)     an unsafe action was refused (bypass vs protected provider,
+│   │                             data-directory major version, a database migrated by another
+│   │                             backend source, deleting data unconfirmed)
+│   ├── ProviderError    (10)    an external provider answered wrongly or not at all
+│   ├── ChecksFailedError (1)    a required check failed (`check`, `report`), or a phase the
+│   │                             registry marks complete regressed (`report`)
+│   └── UnhealthyError   (1)     `status`: a service is not running or not healthy
+└── Interrupted          (130)   SIGINT or SIGTERM: the lock is released, the next `up` adopts
+                                  the rest
 
-Adapters translate third-party exceptions into these with ``raise ... from exc``;
-anything else that escapes is a bug: the CLI prints one line naming the log file that holds its
-traceback and exits INTERNAL_ERROR (70, sysexits' EX_SOFTWARE). The root itself is never
-raised: exit code 1 means "checks failed" or "unhealthy", nothing else.
+An interrupt is not a failure of the work it stops, so it is no DevenvError (nor an
+Exception): like KeyboardInterrupt, it passes every `except DevenvError` (a step's, a cycle's)
+up to whoever ends the command. Adapters translate third-party exceptions into these with
+``raise ... from exc``; anything else that escapes is a bug: the CLI prints one line naming the
+log file that holds its traceback and exits INTERNAL_ERROR (70, sysexits' EX_SOFTWARE). The
+roots themselves are never raised: exit code 1 means "checks failed" or "unhealthy", nothing
+else.
 """
 
 from __future__ import annotations
 
 
-class DevenvError(Exception):
-    """Base of every failure devenv handles and explains."""
+class Handled(BaseException):
+    """Base of what the CLI reports in one line and an exit code: a failure or an interrupt."""
 
     exit_code = 1
     kind = "Error"
@@ -49,6 +54,10 @@ class DevenvError(Exception):
 
 
 INTERNAL_ERROR = 70
+
+
+class DevenvError(Handled, Exception):
+    """Base of every failure devenv handles and explains."""
 
 
 class UsageError(DevenvError):
@@ -138,6 +147,8 @@ class UnhealthyError(DevenvError):
     kind = "Unhealthy"
 
 
-class Interrupted(DevenvError):
+class Interrupted(Handled):
+    """Raised in the main thread by the SIGINT (and SIGTERM) handler, wherever it is."""
+
     exit_code = 130
     kind = "Interrupted"

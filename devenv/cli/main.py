@@ -5,8 +5,9 @@ adding a command is adding its name and module to COMMANDS. A run registers only
 of the command it was asked for (building every command's options costs a no-op `up` about
 15 ms); help, a bare `devenv`, shell completion and an unknown word get them all.
 
-Every way out is one line and a documented exit code: a handled error (DevenvError) its own,
-a usage error 2 (click's, said our way), a bug INTERNAL_ERROR with its traceback in a log file.
+Every way out is one line and a documented exit code: a handled error (DevenvError) or an
+interrupt its own, a usage error 2 (click's, said our way), a bug INTERNAL_ERROR with its
+traceback in a log file.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import typer
 
 from devenv.cli.options import COMMON, Invocation, add_common_options
 from devenv.console import Console
-from devenv.errors import DevenvError, Interrupted, UsageError
+from devenv.errors import Handled, Interrupted, UsageError
 
 # command name -> the module under devenv/cli/ that registers it; `devenv --help` lists the
 # commands in this order
@@ -82,9 +83,11 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
     return app
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
+def _interrupt(signum: int, _frame: object) -> None:
+    import signal
+
     raise Interrupted(
-        "stopped by SIGINT",
+        f"stopped by {signal.Signals(signum).name}",
         hint="run `devenv up` again: it adopts or replaces whatever was half made",
     )
 
@@ -125,7 +128,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGINT, _interrupt)
     try:
         code = main(args, console)
-    except DevenvError as exc:
+    except Handled as exc:  # a DevenvError, or the Interrupted `_interrupt` raised
         console.error(exc)
         code = exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the boundary: a bug becomes a line and a log file

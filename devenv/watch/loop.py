@@ -6,6 +6,10 @@ each good build: the binary goes into the running backend container (no image), 
 restarts, `/health` is awaited with crash detection as `up` does, and the route contract runs.
 Before the copy the project's serving record is cleared; after the restart it names the
 container and the source its binary was built from, so that `devenv up` keeps the container.
+
+A SIGINT or SIGTERM (the CLI raises Interrupted) ends the session wherever it lands: a build is
+cancelled, the copy-restart-record block is finished first, a wait or the checks stop, and the
+cycle is never reported (it is no failure of the change). The loop then says what it stopped.
 """
 
 from __future__ import annotations
@@ -14,19 +18,19 @@ import contextlib
 import os
 import queue
 import shutil
-import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devenv.errors import DevenvError, ReadinessError
+from devenv.errors import DevenvError, Interrupted, ReadinessError
 from devenv.watch.cargo import BuildResult, CargoBuild, workspace_packages
 from devenv.watch.cycle import WATCH_FILE, Checks, Cycle, Outcome, files, watch_file_data
+from devenv.watch.interrupts import PAUSE_ENV, Pause, held
 from devenv.watch.paths import Debouncer, WatchSet
 
 if TYPE_CHECKING:
@@ -102,14 +106,18 @@ class Watcher:
         self.serving: str | None = None  # the source this watch last put into the container
         self.command: list[str] = []
         self._keep_dir: Path | None = None
+        self.at: tuple[str, _Running] | None = None  # where the cycle in progress is
+        self.pause = Pause(config.options.environ.get(PAUSE_ENV) or None, progress)
 
     # --- the session ---------------------------------------------------------------------
 
     def run(self, stop: threading.Event | None = None) -> None:
-        """Watch until `stop` is set or an Interrupted (SIGINT) ends it; always cleans up:
-        the watchers and any build stop, watch.json goes. The stack stays as it is."""
+        """Watch until `stop` is set or an Interrupted (SIGINT, SIGTERM) ends it, which is
+        raised on once said; always cleans up: the watchers and any build stop, watch.json goes.
+        The stack stays as it is."""
         from devenv.images.build import cargo_command, cargo_locked
 
+        self.pause.install()
         self.target.mkdir(parents=True, exist_ok=True)
         self._keep_dir = Path(tempfile.mkdtemp(prefix="devenv-watch-", dir=self.target))
         own = []
@@ -128,14 +136,38 @@ class Watcher:
             self._launch(None)
             while stop is None or not stop.is_set():
                 self._tick()
+        except Interrupted as exc:
+            self._interrupted(exc)
+            raise
         finally:
-            self.stopping.set()
-            if self.job is not None:
-                self.job.cancel()
-                self.job.join(timeout=10)
-            with contextlib.suppress(FileNotFoundError):
-                self._watch_file.unlink()
-            shutil.rmtree(self._keep_dir, ignore_errors=True)
+            with held():  # a second Ctrl-C waits: no cargo is left running on its own
+                self.stopping.set()
+                if self.job is not None:
+                    self.job.cancel()
+                    self.job.join(timeout=10)
+                with contextlib.suppress(FileNotFoundError):
+                    self._watch_file.unlink()
+                shutil.rmtree(self._keep_dir, ignore_errors=True)
+
+    def _interrupted(self, exc: Interrupted) -> None:
+        """Which cycle the interrupt stopped, and what its backend runs now."""
+        if self.at is None:
+            return
+        point, running = self.at
+        shown = files([self.paths.shown(Path(p)) for p in running.changed])
+        if point == "build":
+            said = f"the build of {shown} is cancelled; the backend was not touched"
+        elif point == "serve":
+            said = f"{shown} is built but not served; the backend was not touched"
+        elif point in ("copy", "health") and self.serving == running.identity:
+            said = f"the backend restarted on the build of {shown}, not yet checked"
+        elif point == "copy":  # the engine failed the copy or the restart
+            said = f"the build of {shown} may be half served: `devenv up` sets it right"
+        elif point == "checks":
+            said = f"the backend serves the build of {shown}; its route checks were cut short"
+        else:
+            return  # the cycle was reported
+        self.progress(f"[watch] {exc.message}: {said}")
 
     @property
     def _env(self) -> dict[str, str]:
@@ -215,7 +247,7 @@ class Watcher:
             self.debouncer.add(self.running.changed, time.monotonic())
             shown = files([self.paths.shown(Path(p)) for p in self.running.changed])
             self.progress(f"[watch] saved again during the build of {shown}: building anew")
-            self.running = None
+            self.running, self.at = None, None
 
     def _launch(self, running: _Running | None) -> None:
         from devenv.images.build import TARGET_LOCK, built_binary
@@ -252,6 +284,7 @@ class Watcher:
         identity = backend_identity(self.root, self.build)
         running = _Running(changed, identity, cancelled, None)
         self._launch(running)
+        self.at = ("build", running)
         # while cargo runs: the database against the source's migrations, as `up` checks
         try:
             refused, before = self._gate()
@@ -264,6 +297,7 @@ class Watcher:
             self._reported(self._cycle(running, "refused", error=refused.message))
             return
         self.running = replace(running, before=before)
+        self.pause("build")
 
     def _gate(self) -> tuple[DevenvError | None, tuple[AppliedMigration, ...] | None]:
         """A refusal when the database holds migrations the source contradicts; else the
@@ -301,6 +335,7 @@ class Watcher:
         elif result.stamp == self.current:
             cycle = self._cycle(running, "unchanged", build=result.seconds)
         else:
+            self._point("serve", running)
             try:
                 cycle = self._serve(running, result)
             except DevenvError as exc:
@@ -323,17 +358,19 @@ class Watcher:
                     "`devenv up` (watch serves a stack that is up)",
                 )  # fmt: skip
             started = time.monotonic()
-            with _uninterrupted():  # Ctrl-C waits until the record says what runs
+            with held() as waiting:  # Ctrl-C waits until the record says what runs
                 clear_serving(self.root, self.config.name)
                 # into the running container (the engine replaces a running executable),
                 # then a restart: the old process serves until the new one starts
                 self.runtime.put_file(container.id, result.binary, f"/app/{BACKEND_BINARY}")
+                self._point("copy", running, waiting)
                 self.runtime.stop(container.id, timeout=STOP_TIMEOUT)
                 self.runtime.start(container.id, service="backend")
                 self.current = result.stamp
                 serving = Serving(container.id, running.identity, self.profile)
                 write_serving(self.root, self.config.name, serving)
                 self.serving = running.identity
+            self._point("health", running)
             try:
                 self._wait_ready(engine)
             except ReadinessError as exc:
@@ -343,6 +380,7 @@ class Watcher:
                     details=tuple(exc.details.splitlines()),
                 )  # fmt: skip
             restarted = time.monotonic() - started
+        self.at = ("checks", running)
         checks = self._checks()
         return self._cycle(
             running, "served", build=result.seconds, restart=restarted, checks=checks,
@@ -383,12 +421,18 @@ class Watcher:
     def _checks(self) -> Checks:
         from devenv.checks.contract import run_contract_checks
 
-        results = run_contract_checks(
-            self.contract,
-            self.stack.endpoints.backend_url,
-            bypass_expected=self.stack.profile.dev_bypass,
-            object_exists=self.clients.object_exists,
-        )
+        transport = self.pause.transport()  # None: the checks make their own
+        try:
+            results = run_contract_checks(
+                self.contract,
+                self.stack.endpoints.backend_url,
+                bypass_expected=self.stack.profile.dev_bypass,
+                object_exists=self.clients.object_exists,
+                transport=transport,
+            )
+        finally:
+            if transport is not None:
+                transport.close()
         return Checks.of(results)
 
     def _applied(self, before: tuple[AppliedMigration, ...] | None) -> tuple[str, ...]:
@@ -441,36 +485,21 @@ class Watcher:
             found = self.build.context / found.relative_to(self.build.source)
         return os.path.relpath(found, self.root)
 
+    def _point(self, point: str, running: _Running, waiting: threading.Event | None = None) -> None:
+        self.at = (point, running)
+        self.pause(point, waiting)
+
     def _reported(self, cycle: Cycle) -> None:
+        """The cycle's end, whole: watch.json and the line (or JSON object) are not cut by a
+        Ctrl-C, which acts once both are out."""
         from devenv.state import write_json_atomic
 
-        self.cycles += 1
-        data = watch_file_data(cycle, os.getpid())
-        if data["error"] is not None:  # one line, as the dashboard shows it
-            data["error"] = " ".join(self.secrets.redact(data["error"]).split())
-        write_json_atomic(self._watch_file, data)
-        self.report(cycle)
-
-
-@contextlib.contextmanager
-def _uninterrupted() -> Iterator[None]:
-    """Hold a SIGINT (or SIGTERM) until the block is done, then let it act: the container and
-    the serving record must not disagree because Ctrl-C fell between the two."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    held = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, lambda s, _f: caught.append(s)) for sig in held}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for number in caught[:1]:
-            sig = signal.Signals(number)
-            handler = previous[sig]
-            if callable(handler):
-                handler(number, None)
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(sig)
+        with held() as waiting:
+            self.cycles += 1
+            data = watch_file_data(cycle, os.getpid())
+            if data["error"] is not None:  # one line, as the dashboard shows it
+                data["error"] = " ".join(self.secrets.redact(data["error"]).split())
+            write_json_atomic(self._watch_file, data)
+            self.pause("report", waiting)
+            self.report(cycle)
+            self.at = None

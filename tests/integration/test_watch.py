@@ -1,11 +1,13 @@
 """`devenv watch` on the real engine with the real backend binary, on a copy of the backend:
 saves are served and checked without building an image, a broken save leaves the previous
-build serving, a newer save cancels a running build, and Ctrl-C leaves a stack `up` keeps."""
+build serving, a newer save cancels a running build, and Ctrl-C (or SIGTERM) at any point of a
+cycle ends watching at once and leaves a healthy stack that `up` keeps."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import re
 import signal
@@ -43,13 +45,13 @@ VERSION_LINE = re.compile(r'"api_version": VERSION,.*')
 class Watching:
     """`devenv watch --json` running in the background: its cycles as they come."""
 
-    def __init__(self, stack: Stack, profile: Path, log: Path) -> None:
+    def __init__(self, stack: Stack, profile: Path, log: Path, **env: str) -> None:
         self.log = log
         self._err = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "devenv", "watch", "--json", "--profile", str(profile)],
             cwd=stack.root,
-            env=stack.env(),
+            env=stack.env(**env),
             stdout=subprocess.PIPE,
             stderr=self._err,
             text=True,
@@ -100,11 +102,11 @@ class Watching:
 
 
 @pytest.fixture
-def watching() -> Iterator[Callable[[Stack, Path, Path], Watching]]:
+def watching() -> Iterator[Callable[..., Watching]]:
     started: list[Watching] = []
 
-    def start(stack: Stack, profile: Path, log: Path) -> Watching:
-        started.append(Watching(stack, profile, log))
+    def start(stack: Stack, profile: Path, log: Path, **env: str) -> Watching:
+        started.append(Watching(stack, profile, log, **env))
         return started[-1]
 
     yield start
@@ -143,7 +145,7 @@ def _served(cycle: dict[str, Any]) -> None:
 def test_saves_are_served_and_checked_without_an_image(
     built_images: None,
     make_stack: Callable[..., Stack],
-    watching: Callable[[Stack, Path, Path], Watching],
+    watching: Callable[..., Watching],
     tmp_path: Path,
     copies_target: Path,
 ) -> None:
@@ -255,10 +257,90 @@ def test_saves_are_served_and_checked_without_an_image(
     assert stack.container("backend").image.id == image_id
 
 
+def _processes_in(directory: Path) -> list[str]:
+    """The command lines of the processes working in `directory` (cargo, rustc)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")).is_relative_to(directory):
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return found
+
+
+def _healthy(stack: Stack, profile: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(s["healthy"] for s in stack.status("--profile", str(profile))["services"]):
+        assert time.monotonic() < deadline, f"the stack is not healthy after {timeout:.0f} s"
+
+
+INTERRUPTS = [
+    # (where the cycle pauses, the signal, served after it, what watch says it stopped)
+    ("build", signal.SIGINT, False, "the build of src/routes.rs is cancelled; the backend was "
+     "not touched"),
+    ("copy", signal.SIGINT, True, "the backend restarted on the build of src/routes.rs, not yet "
+     "checked"),  # the binary is in the container: the restart and the record finish first
+    ("checks", signal.SIGINT, True, "the backend serves the build of src/routes.rs; its route "
+     "checks were cut short"),  # a check's request is on its way
+    ("health", signal.SIGTERM, True, "the backend restarted on the build of src/routes.rs, not "
+     "yet checked"),  # as a supervisor stops it
+]  # fmt: skip
+
+
+@pytest.mark.timeout(1800)
+def test_an_interrupt_anywhere_in_a_cycle_ends_watching_and_the_stack_stays_healthy(
+    built_images: None,
+    make_stack: Callable[..., Stack],
+    watching: Callable[..., Watching],
+    tmp_path: Path,
+    copies_target: Path,
+) -> None:
+    """One watch per point: the cycle pauses there (the test hook), the signal comes, watch
+    exits 0 within 5 s without reporting a cycle, the backend is healthy on the old build or
+    the new one, and `up` agrees (the serving record and the container agree)."""
+    copy = _copy_backend(tmp_path / "copy")
+    routes = copy / "src" / "routes.rs"
+    profile = _profile(tmp_path / "copy.toml", '[services.backend]\ncontext = "copy"\n')
+    stack = make_stack(**_copies_env(copies_target))
+    record = stack.root / ".devenv" / stack.project / "serving.json"
+    serving: str | None = None  # the marker the backend serves: none, the image's source
+    for point, sig, served, stopped in INTERRUPTS:
+        before = routes.read_text(encoding="utf-8")
+        w = watching(stack, profile, tmp_path / f"watch-{point}.log",
+                     DEVENV_TEST_WATCH_PAUSE=point)  # fmt: skip
+        w.wait_said("[watch] ready:", timeout=READY)
+        seen = len(w.said)
+        _mark(routes, point)
+        w.wait_said(f"[watch] paused at {point}", after=seen)
+        w.proc.send_signal(sig)
+        try:
+            code = w.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"watch still runs 5 s after {sig.name} at {point}:\n{w.said[seen:]}")
+        said = w.said[seen:]
+        assert code == 0, said
+        assert f"[watch] stopped by {sig.name}: {stopped}" in said, said
+        assert "[watch] stopped after 0 cycle(s)" in said, said
+        assert "Traceback" not in said
+        assert w.cycles.empty(), "an interrupted cycle was reported"
+        assert not (stack.root / ".devenv" / stack.project / "watch.json").exists()
+        assert _processes_in(copy) == []  # no cargo or rustc left building
+
+        _healthy(stack, profile)
+        if served:
+            serving = point
+        else:
+            routes.write_text(before, encoding="utf-8")  # the checkout as the backend runs it
+        assert _served_marker(stack) == serving
+        assert record.exists() is (serving is not None)
+        again = json.loads(stack.cli("up", "--json", "--profile", str(profile)).stdout)
+        assert again["noop"] is True, (point, again["plan"])
+        assert _served_marker(stack) == serving
+
+
 def test_a_workspace_checkout_is_watched_at_its_crate(
     built_images: None,
     make_stack: Callable[..., Stack],
-    watching: Callable[[Stack, Path, Path], Watching],
+    watching: Callable[..., Watching],
     tmp_path: Path,
     copies_target: Path,
 ) -> None:

@@ -1,5 +1,6 @@
 """`devenv watch` without an engine: which saves count, debouncing, the cycle's line and JSON,
-the refusals, the cancellable build, and one served cycle on the fake engine."""
+the refusals, the cancellable build, one served cycle on the fake engine, and a Ctrl-C at
+each point of a cycle."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import signal
 import stat
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path, PurePath
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -22,7 +25,7 @@ from devenv.checks.scaffold import first_error
 from devenv.checks.spec import load_contract
 from devenv.config.load import Config, load_config
 from devenv.config.secrets import Secrets
-from devenv.errors import ConfigError, RefusedError
+from devenv.errors import ConfigError, Interrupted, RefusedError
 from devenv.images.build import built_binary, cargo_command
 from devenv.images.identity import BASE_TAG
 from devenv.migrations import AppliedMigration
@@ -556,14 +559,225 @@ def test_the_loop_ends_on_stop_and_removes_its_hand_off(
 
 
 def test_signals_during_the_copy_wait_for_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
-    from devenv.watch.loop import _uninterrupted
+    from devenv.watch.interrupts import held
 
     seen: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda s, _f: seen.append(s))
     try:
-        with _uninterrupted():
+        with held():
             signal.raise_signal(signal.SIGINT)
             assert seen == []  # held
         assert seen == [signal.SIGINT]  # then delivered to the handler that was there
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# --- interrupts -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def interrupts() -> Iterator[None]:
+    """The CLI's handler on SIGINT and SIGTERM (it raises Interrupted), as `devenv watch` has."""
+    from devenv.cli.main import _interrupt
+
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def _signal_after(
+    monkeypatch: pytest.MonkeyPatch, target: object, name: str, sig: signal.Signals
+) -> None:
+    """`target.name` does its work, then this process gets `sig`, as a Ctrl-C would land."""
+    original = getattr(target, name)
+
+    def then_signal(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        signal.raise_signal(sig)
+        return result
+
+    monkeypatch.setattr(target, name, then_signal)
+
+
+RESTARTED = "the backend restarted on the build of src/routes.rs, not yet checked"
+
+
+@pytest.mark.parametrize(
+    ("where", "sig", "swapped", "said"),
+    [
+        ("observe", signal.SIGINT, False, "src/routes.rs is built but not served; the backend "
+         "was not touched"),
+        ("put_file", signal.SIGINT, True, RESTARTED),  # held: the restart and record finish
+        ("stop", signal.SIGTERM, True, RESTARTED),
+        ("start", signal.SIGINT, True, RESTARTED),
+        ("health", signal.SIGINT, True, RESTARTED),
+        ("checks", signal.SIGTERM, True, "the backend serves the build of src/routes.rs; its "
+         "route checks were cut short"),
+        ("report", signal.SIGINT, True, None),  # held: the cycle is reported whole, then it acts
+    ],
+)  # fmt: skip
+def test_an_interrupt_anywhere_in_a_cycle_is_no_failure_and_leaves_record_and_container_agreeing(
+    watcher: tuple[Watcher, FakeRuntime, FakeClients, list[Cycle]],
+    interrupts: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    where: str,
+    sig: signal.Signals,
+    swapped: bool,
+    said: str | None,
+) -> None:
+    w, runtime, _clients, reported = watcher
+    lines: list[str] = []
+    w.progress = lines.append
+    if where == "health":
+        _signal_after(monkeypatch, Watcher, "_wait_ready", sig)
+    elif where == "checks":
+        _signal_after(monkeypatch, Watcher, "_checks", sig)
+    elif where == "report":
+        _signal_after(monkeypatch, w, "report", sig)
+    else:
+        _signal_after(monkeypatch, runtime, where, sig)
+    source = str(w.paths.roots[0] / "src" / "routes.rs")
+    with pytest.raises(Interrupted) as stopped:
+        w._finish(_Running((source,), "fe1234567890abcd", 0, None), _served_binary(tmp_path))
+    assert stopped.value.message == f"stopped by {sig.name}"
+
+    # never a cycle's failure: a cycle is reported only when it was whole before the signal
+    assert [c.outcome for c in reported] == (["served"] if where == "report" else [])
+    # the serving record and the container agree: both old, or both the new build
+    (cid,) = runtime.containers  # the backend's
+    serving = read_serving(w.root, "t")
+    if swapped:
+        assert serving is not None
+        assert (serving.container, serving.identity) == (cid, "fe1234567890abcd")
+        assert "/app/ignition-api" in runtime.containers[cid].files
+        assert runtime.journal.index("start backend") > runtime.journal.index("stop backend")
+        assert runtime.containers[cid].state == "running"
+    else:
+        assert serving is None
+        assert runtime.containers[cid].files == {}
+        assert "stop backend" not in runtime.journal
+    w._interrupted(stopped.value)  # what `run` says on its way out
+    assert lines[-1:] == ([f"[watch] stopped by {sig.name}: {said}"] if said else [])
+
+
+def test_an_interrupt_during_the_migrations_gate_cancels_the_build_and_ends_watching(
+    watcher: tuple[Watcher, FakeRuntime, FakeClients, list[Cycle]],
+    interrupts: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Through the whole loop: a save, its build (a fake cargo that would run a minute), and
+    Ctrl-C while the database is asked; nothing is reported, the build and everything it
+    started are stopped, the hand-off is gone, the backend untouched."""
+    w, runtime, clients, reported = watcher
+    lines: list[str] = []
+    w.progress = lines.append
+    pids = tmp_path / "pids"
+    command = _script(tmp_path, f"sleep 60 & echo $! >> {pids}\necho $$ >> {pids}\nwait\n")
+    jobs: list[CargoBuild] = []
+
+    def launch(self: Watcher, running: _Running | None) -> None:
+        self.running = running
+        self.job = _build(tmp_path, command).start()
+        jobs.append(self.job)
+
+    monkeypatch.setattr(Watcher, "_launch", launch)
+    _signal_after(monkeypatch, clients, "applied_migrations", signal.SIGINT)
+    w.events.put({str(w.paths.roots[0] / "src" / "routes.rs")})
+    handed = state_dir(w.root, "t") / "watch.json"
+    handed.parent.mkdir(parents=True, exist_ok=True)
+    handed.write_text("{}")  # a previous cycle's
+    give_up = threading.Event()  # a swallowed interrupt fails the test, not its timeout
+    timer = threading.Timer(30, give_up.set)
+    timer.start()
+    try:
+        with pytest.raises(Interrupted):
+            w.run(give_up)
+    finally:
+        timer.cancel()
+    assert reported == []
+    assert lines[-1] == (
+        "[watch] stopped by SIGINT: the build of src/routes.rs is cancelled; the backend was "
+        "not touched"
+    )
+    assert len(jobs) == 2  # the warm-up (cancelled by the save), the save's
+    for job in jobs:
+        result = job.result()
+        assert result is not None
+        assert result.cancelled
+    for pid in (int(p) for p in (pids.read_text().split() if pids.exists() else [])):
+        deadline = time.monotonic() + 5
+        while _alive(pid):
+            assert time.monotonic() < deadline, f"process {pid} survived the interrupt"
+            time.sleep(0.01)
+    assert not handed.exists()
+    assert "stop backend" not in runtime.journal
+    assert read_serving(w.root, "t") is None
+
+
+def test_a_held_signal_is_said_to_be_waiting_and_acts_once_after_the_block() -> None:
+    from devenv.watch.interrupts import held
+
+    seen: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda s, _f: seen.append(s))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        with held() as waiting:
+            assert not waiting.is_set()
+            signal.raise_signal(signal.SIGTERM)
+            signal.raise_signal(signal.SIGINT)  # a second press changes nothing
+            assert waiting.is_set()
+            assert seen == []
+        assert seen == [signal.SIGTERM]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def test_the_pause_hook_knows_its_points_and_does_nothing_unset() -> None:
+    from devenv.watch.interrupts import PAUSE_ENV, Pause
+
+    with pytest.raises(ConfigError) as bad:
+        Pause("halfway", print)
+    assert PAUSE_ENV in bad.value.one_line()
+    assert "build, serve, copy, health, checks, report" in bad.value.one_line()
+    quiet = Pause(None, print)
+    quiet.install()  # changes no handler
+    quiet("build")  # returns at once
+    assert quiet.transport() is None
+    assert Pause("build", print).transport() is None
+
+
+def test_a_pause_in_a_check_s_thread_waits_for_a_signal_that_then_acts() -> None:
+    from devenv.watch.interrupts import Pause
+
+    seen: list[int] = []
+    lines: list[str] = []
+    previous = {
+        sig: signal.signal(sig, lambda s, _f: seen.append(s))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    pause = Pause("checks", lines.append)
+    try:
+        pause.install()
+        paused = threading.Thread(target=pause, args=("checks",))
+        paused.start()
+        deadline = time.monotonic() + 5
+        while not lines:
+            assert time.monotonic() < deadline, "the pause said nothing"
+            time.sleep(0.01)
+        assert lines == ["[watch] paused at checks (DEVENV_TEST_WATCH_PAUSE): waiting for a signal"]
+        assert paused.is_alive()
+        signal.raise_signal(signal.SIGINT)
+        paused.join(timeout=5)
+        assert not paused.is_alive()
+        assert seen == [signal.SIGINT]  # the handler that was there acted
+        pause("checks")  # once only
+        assert len(lines) == 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -21,6 +21,9 @@ LABEL_SOURCE = f"{LABEL_PREFIX}.backend-source"
 LABEL_SOURCE_PATH = f"{LABEL_PREFIX}.backend-source-path"
 LABEL_BUILT_AT = f"{LABEL_PREFIX}.built-at"
 LABEL_GLIBC = f"{LABEL_PREFIX}.glibc"  # on the base image: its glibc version
+# On stand-in images: the base they were built on (`debian:bookworm-slim` or the debootstrapped
+# base), which their recipe hash is salted with.
+LABEL_BASE = f"{LABEL_PREFIX}.base"
 
 Progress = Callable[[str], None]
 
@@ -69,6 +72,18 @@ class ImageInfo:
     labels: Mapping[str, str]
     env: Mapping[str, str]
     created: int = 0
+    digests: tuple[str, ...] = ()  # RepoDigests: `name@sha256:...` of a pulled image
+
+
+@dataclass(frozen=True)
+class RegistryAnswer:
+    """What the engine learnt from an image's registry about one reference, read-only
+    (`GET /distribution/{ref}/json`): the manifest digest, or the engine's error."""
+
+    ref: str
+    digest: str | None = None
+    error: str = ""  # first line of the engine's answer, when there is no digest
+    status: int | None = None  # the engine's HTTP status; None: no answer in time
 
 
 @dataclass(frozen=True)
@@ -100,6 +115,17 @@ class Runtime(Protocol):
     def observe(self, project: str) -> Observed: ...
 
     def image(self, ref: str) -> ImageInfo | None: ...
+
+    def lookup(self, ref: str, *, timeout: float) -> RegistryAnswer: ...
+
+    def pull(
+        self,
+        ref: str,
+        *,
+        events: Callable[[Mapping[str, object]], None],
+        stop: Callable[[], bool],
+        idle: float,
+    ) -> ImageInfo: ...
 
     def build_image(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -11,6 +11,9 @@ from devenv.errors import ConfigError
 
 if TYPE_CHECKING:
     from devenv.config.load import Options
+    from devenv.model import PullPolicy
+
+PULL_CHOICES = ("missing", "always", "never")
 
 ProjectOpt = Annotated[
     str | None,
@@ -31,6 +34,15 @@ SetOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+PullOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pull",
+        help="When to pull images: missing (default: only what the engine lacks), always, "
+        "never (build the local stand-ins instead). Overrides compose's pull_policy.",
+        metavar="missing|always|never",
+    ),
+]
 SecretsOpt = Annotated[bool, typer.Option("--show-secrets", help="Print credentials unmasked.")]
 
 
@@ -46,6 +58,7 @@ def options(
     project: str | None,
     profile: str | None,
     sets: list[str] | None = None,
+    pull: str | None = None,
 ) -> Options:
     """The command's Options; the environment's secrets join the console's registry."""
     from devenv.config.load import Options, default_project_name, find_root
@@ -57,11 +70,17 @@ def options(
         if not eq:
             raise ConfigError(f"--set {item!r} has no '='", hint="write --set KEY=VALUE")
         overrides[key.strip()] = value
+    if pull is not None and pull not in PULL_CHOICES:
+        raise ConfigError(
+            f"--pull {pull!r} is not one of {', '.join(PULL_CHOICES)}",
+            hint="--pull missing (the default), always or never",
+        )
     found = Options(
         root=root,
         project=project or default_project_name(root),
         profile=profile,
         overrides=overrides,
+        pull=cast("PullPolicy | None", pull),
     )
     console(ctx).secrets.add_environ(found.environ)
     return found

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from devenv.cli.options import JsonOpt, ProfileOpt, ProjectOpt, SetOpt, console, options
+from devenv.cli.options import JsonOpt, ProfileOpt, ProjectOpt, PullOpt, SetOpt, console, options
 
 
 def up(
@@ -31,6 +31,7 @@ def up(
             help="Create the bucket and seed the dev user even on protected providers.",
         ),
     ] = False,
+    pull: PullOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Bring the stack up and wait until every service is verified healthy."""
@@ -38,7 +39,7 @@ def up(
     from devenv.report.data import dry_run_data, up_data
 
     out = console(ctx)
-    opts = options(ctx, project, profile, sets)
+    opts = options(ctx, project, profile, sets, pull)
     if dry_run:
         plan = core.plan_up(
             opts, strict_ports=strict_ports, seed_protected=seed_protected, secrets=out.secrets

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devenv.errors import ConfigError
-from devenv.model import SERVICES, BackendBuild, Profile, Project, ServiceSpec
+from devenv.model import SERVICES, BackendBuild, Profile, Project, PullPolicy, ServiceSpec
 
 _NAME_OK = re.compile(r"[^a-z0-9_-]+")
 
@@ -23,6 +23,7 @@ class Options:
     profile: str | None = None
     overrides: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    pull: PullPolicy | None = None  # `--pull`: overrides every service's pull_policy but build
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -80,6 +81,13 @@ class Config:
 
     def has(self, name: str) -> bool:
         return any(s.name == name for s in self.project.services)
+
+    def pull_policy(self, svc: ServiceSpec) -> PullPolicy:
+        """When to pull `svc`'s image: compose's `build` stays; else `--pull`, else compose's
+        pull_policy, else missing."""
+        if svc.pull_policy == "build":
+            return "build"
+        return self.options.pull or svc.pull_policy or "missing"
 
     def backend_context(self) -> Path | None:
         """The backend source checkout to build: the profile's `context`, else compose's."""

@@ -701,8 +701,8 @@ def build_images(
     built, the base first); one line per image says which and why."""
     from devenv.execute import Executor, failures
     from devenv.handlers import Handlers
-    from devenv.observe import Observation, host_facts, observe_images
-    from devenv.plan import plan_images
+    from devenv.observe import Observation, observe_images
+    from devenv.plan import base_choice, plan_images
     from devenv.state import load_state
 
     config = load_config(options)
@@ -713,14 +713,14 @@ def build_images(
         )
     runtime = adapters.runtime()
     engine = runtime.observe(config.name)
-    facts = observe_images(config, runtime, engine)
+    facts = observe_images(config, runtime, engine, want_base="base" in only)
     observation = Observation(
         engine=engine,
         state=load_state(options.root, options.project),
         images=facts.images,
         identities=facts.identities,
         registry=facts.registry,
-        host=facts.host if facts.host else host_facts(),
+        host=facts.host,
     )
     plan = plan_images(config, observation, only=only)
     for note in plan.notes:
@@ -741,6 +741,8 @@ def build_images(
         raise errors[0]
     lines = [f"{o.step.target}  {o.detail}" for o in outcomes]
     done = {o.step.target for o in outcomes}
+    if "base" in only and "base" not in done:
+        lines.append(f"base  {base_choice(config, observation).why}")
     for name, desired in plan.desired.items():
         if name not in done and (not only or name in only):
             lines.append(f"{name}  {desired.image.why or desired.image.ref + ' present'}")

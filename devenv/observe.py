@@ -145,10 +145,12 @@ class ImageFacts:
 LOOKUP_TIMEOUT = 15.0  # seconds for one registry answer; the engine's own dial gives up sooner
 
 
-def observe_images(config: Config, runtime: Runtime, engine: Observed | None = None) -> ImageFacts:
+def observe_images(
+    config: Config, runtime: Runtime, engine: Observed | None = None, *, want_base: bool = False
+) -> ImageFacts:
     """Two rounds: the engine's images (every candidate, under either base), then, only for
     what is missing, the registries (`lookup_wanted`, `build_wanted`: the same pure rules the
-    plan applies)."""
+    plan applies). `want_base`: the base is wanted whatever else is (`devenv images build base`)."""
     from devenv.images import choice, identity
     from devenv.images.identity import BASE_TAG, SLIM
 
@@ -186,7 +188,7 @@ def observe_images(config: Config, runtime: Runtime, engine: Observed | None = N
 
     provisional = identities(choice.provisional_base(images))
     wanted: list[str] = []
-    build = False
+    build = want_base
     for svc in local:
         standin = None if svc.name in given else svc.standin
         current = engine.container(svc.name) if engine is not None else None

@@ -561,17 +561,22 @@ class _Builder:
         """Pull the image, or build it (after the base its recipe starts FROM)."""
         image = d.image
         if image.pull:
-            return self.add("pull-image", d.service, f"{image.why}: pull {image.ref}")
+            cause = f"{image.why}: pull it"
+            standin = self.config.service(d.service).standin
+            if standin is not None and standin.recipe != "backend":
+                cause += f" (offline: `--pull never` builds {standin.image} instead)"
+            return self.add("pull-image", d.service, cause)
         recipe = image.recipe
         if recipe is None:
             self._refuse(
                 ImageError(
-                    f"service {d.service}: image {image.ref} is missing and cannot be pulled "
-                    f"({image.why})",
-                    hint=f"pull it (`docker pull {image.ref}`), or add x-devenv.standin",
+                    f"service {d.service}: image {image.ref} is missing, no recipe builds it, "
+                    f"and it cannot be pulled: {image.why}",
+                    hint=f"pull or build it (`docker pull {image.ref}`), or add "
+                    "x-devenv.standin to the service",
                 )
             )
-            return self.add("build-image", d.service, f"{image.why}")
+            return self.add("pull-image", d.service, f"{image.why}: cannot pull {image.ref}")
         after: list[str] = []
         if image.base is not None:
             after.append(self._base())

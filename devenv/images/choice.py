@@ -112,12 +112,12 @@ def choose_base(
     if fresh and policy in ("missing", "always"):
         why = f"{SLIM} is older than its registry's" if slim else f"{SLIM} missing"
         return BaseChoice(SLIM, present=False, pull=True, why=why)
+    if images.get(BASE_TAG) is not None:
+        return BaseChoice(BASE_TAG, present=True, why=f"{BASE_TAG} present")
     if answer is not None:
         why = why_not(answer) if verdict(answer) != "unreachable" else unreachable(answer)
     else:
-        why = f"{'--pull' if policy == 'never' else 'pull policy'} {policy}"
-    if images.get(BASE_TAG) is not None:
-        return BaseChoice(BASE_TAG, present=True, why=f"{why}: {BASE_TAG} present")
+        why = "--pull never" if policy == "never" else f"{SLIM} was not looked up"
     method, hint = base_method(host)
     return BaseChoice(BASE_TAG, present=False, why=why, method=method, hint=hint)
 
@@ -202,12 +202,7 @@ def choose(
     if standin is None or recipe is None or identity is None:
         if answer is not None and _pullable(answer, policy):
             return _pulled(ref, recipe, answer, why=f"{ref} missing")
-        return ImageChoice(
-            ref=ref,
-            identity=ref,
-            present=False,
-            why=f"{_no_pull(answer, policy)}; no recipe builds {ref}",
-        )
+        return ImageChoice(ref=ref, identity=ref, present=False, why=_no_pull(answer, policy))
     tag = standin_ref(standin, recipe, identity)
     found = images.get(tag)
     pg_major = found.env.get("PG_MAJOR") if found is not None else None

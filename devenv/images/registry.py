@@ -61,6 +61,9 @@ def short_error(answer: RegistryAnswer, limit: int = 120) -> str:
     text = answer.error.strip() or "no answer"
     text = re.sub(r'^(Get|Head|Post) "[^"]*":\s*', "", text)
     text = re.sub(r"^dial tcp( [^:]+:\d+)?:\s*", "", text)
+    head, sep, tail = text.partition(": ")
+    if sep and head == tail:  # the registry's "manifest unknown: manifest unknown"
+        text = head
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -464,7 +464,8 @@ class DockerRuntime:
         try:
             if response.status != 200:
                 raise ImageError(
-                    f"pulling {ref} failed: {_Answer(response.status, response.read()).message}"
+                    f"pulling {ref} failed: {_Answer(response.status, response.read()).message}",
+                    hint="`devenv up --pull never` builds the local stand-ins instead",
                 )
             for raw in response:
                 line = raw.strip()
@@ -476,8 +477,8 @@ class DockerRuntime:
                         if event.get("error"):
                             raise ImageError(
                                 f"pulling {ref} failed: {str(event['error']).strip()}",
-                                hint="run `devenv up` again, or `--pull never` to build the "
-                                "local stand-in instead",
+                                hint="run `devenv up` again (or `devenv up --pull never`: the "
+                                "local stand-ins instead)",
                             )
                         events(event)
         except (TimeoutError, OSError, http.client.HTTPException) as exc:
@@ -485,7 +486,8 @@ class DockerRuntime:
                 raise Interrupted(f"pulling {ref} was interrupted") from exc
             raise ImageError(
                 f"pulling {ref}: the engine said nothing for {idle:.0f} s ({_first_line(exc)})",
-                hint="check the network to the registry, then run `devenv up` again",
+                hint="check the network to the registry, then run `devenv up` again (or "
+                "`devenv up --pull never`: the local stand-ins instead)",
             ) from exc
         finally:
             finished.set()

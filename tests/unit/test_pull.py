@@ -327,10 +327,10 @@ def test_online_the_plan_pulls_the_official_images_and_the_base(config: Config) 
     plan = reconcile(config, _fresh(config, registry=registry))
     assert plan.error is None
     assert _images(plan) == [
-        "pull-image        postgres              postgres:15.10-bookworm missing: pull "
-        "postgres:15.10-bookworm",
+        "pull-image        postgres              postgres:15.10-bookworm missing: pull it "
+        "(offline: `--pull never` builds devenv-standin/postgres:15 instead)",
         "pull-image        objectstore           minio/minio:RELEASE.2025-09-07T16-13-09Z missing: "
-        "pull minio/minio:RELEASE.2025-09-07T16-13-09Z",
+        "pull it (offline: `--pull never` builds devenv-standin/objectstore:1 instead)",
         "pull-image        base                  debian:bookworm-slim missing: pull it (the "
         "recipes build on it)",
         "build-image       backend               image devenv-standin/backend:src-be0123456789 "
@@ -515,3 +515,20 @@ def test_up_pulls_what_the_registry_has_and_says_so(tmp_path: Path) -> None:
     again = app.up(opts, adapters=made.adapters)
     assert again.noop, again.plan.text()
     assert IDENTITIES  # the fakes' stand-in identities are untouched by pulls
+
+
+def test_a_profile_s_backend_image_is_pulled_when_missing_else_refused(tmp_path: Path) -> None:
+    given = "ghcr.io/acme/ignition-api:1.2"
+    config = load_config(options(make_root(tmp_path / "root"), DEVENV_BACKEND_IMAGE=given))
+    present = observation(config)  # every stand-in present, the given image not
+    registry = {given: ok(given, "sha256:api")}
+    plan = reconcile(config, replace(present, registry=registry))
+    assert plan.step("pull-image:backend").cause == f"{given} missing: pull it"
+    assert plan.desired["backend"].image.identity == "sha256:api"
+    down = {given: RegistryAnswer(given, None, "manifest unknown: manifest unknown", 404)}
+    refused = reconcile(config, replace(present, registry=down))
+    assert isinstance(refused.error, ImageError)
+    assert refused.error.message == (
+        f"service backend: image {given} is missing, no recipe builds it, and it cannot be "
+        f"pulled: {given} is not in registry ghcr.io (manifest unknown)"
+    )

@@ -202,22 +202,18 @@ class LabEngine:
         gone = subprocess.run(["docker", "rmi", ref], capture_output=True, check=False, env=env)
         return gone.returncode == 0
 
-    def load_from_main(self, ref: str, as_ref: str) -> None:
-        """Copy an image of this machine's engine into the lab engine under `as_ref` only."""
-        _run(["docker", "tag", ref, as_ref])
-        try:
-            env = {**os.environ, "DOCKER_HOST": self.tcp}
-            with subprocess.Popen(["docker", "save", as_ref], stdout=subprocess.PIPE) as saved:
-                assert saved.stdout is not None
-                loaded = subprocess.run(
-                    ["docker", "load", "-q"], stdin=saved.stdout, capture_output=True,
-                    env=env, check=False,
-                )  # fmt: skip
-                saved.stdout.close()
-            if loaded.returncode != 0 or saved.returncode != 0:
-                raise RuntimeError(f"docker save {as_ref} | docker load: {loaded.stderr!r}")
-        finally:
-            subprocess.run(["docker", "rmi", as_ref], capture_output=True, check=False)
+    def load_from_main(self, ref: str) -> None:
+        """Copy an image of this machine's engine into the lab engine, under `ref` only."""
+        env = {**os.environ, "DOCKER_HOST": self.tcp}
+        with subprocess.Popen(["docker", "save", ref], stdout=subprocess.PIPE) as saved:
+            assert saved.stdout is not None
+            loaded = subprocess.run(
+                ["docker", "load", "-q"], stdin=saved.stdout, capture_output=True,
+                env=env, check=False,
+            )  # fmt: skip
+            saved.stdout.close()
+        if loaded.returncode != 0 or saved.returncode != 0:
+            raise RuntimeError(f"docker save {ref} | docker load: {loaded.stderr!r}")
 
     def remove_project(self, project: str) -> None:
         containers = self.labelled("ps", project)

@@ -28,7 +28,6 @@ MINIO = "minio/minio:RELEASE.2025-09-07T16-13-09Z"
 SLIM = "debian:bookworm-slim"
 BASE = "devenv-standin/bookworm-base:1"
 STANDINS = ("devenv-standin/postgres:15", "devenv-standin/objectstore:1")
-REFERENCE_BACKEND = "devenv-standin/backend:dev"  # built on this machine by `make up`
 TEST_TOOLS = ("pytest", "selenium", "mypy", "ruff", "boto3", "hypothesis", "xdist")
 ARTIFACTS = Path(os.environ.get("DEVENV_ARTIFACTS") or lab.REPO / "artifacts")
 
@@ -68,18 +67,22 @@ def checkout(lab_ready: lab.LabEngine) -> Iterator[Checkout]:
     path = lab.home() / f"devenv-{project}"
     made = Checkout(path, project)
     backend = f"devenv-labtest/backend:{project}"
+    main = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DEVENV_ROOT")}
     try:
         lab.fresh_copy(path)
         if not container_builds():
             # Until devenv builds the backend in a container (issue 19, build modes), the
             # user's backend is an image built here (root, cargo), loaded into their engine
             # just before `up` needs it (see `load_backend`).
-            main = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DEVENV_ROOT")}
             built = subprocess.run(
                 [sys.executable, "-m", "devenv", "images", "build", "backend"],
                 cwd=lab.REPO, capture_output=True, text=True, check=False, env=main,
             )  # fmt: skip
             assert built.returncode == 0, built.stderr
+            # `backend  built devenv-standin/backend:src-…` (or `… present`): held under a tag
+            # of this test's own, which no other build's pruning touches
+            ref = next(w for w in built.stdout.split() if w.startswith("devenv-standin/backend:"))
+            subprocess.run(["docker", "tag", ref, backend], check=True, env=main)
             made.env = {
                 "DEVENV_BACKEND_IMAGE": backend,
                 "DEVENV_BACKEND_MIGRATIONS": str(path / "backend" / "migrations"),
@@ -90,6 +93,7 @@ def checkout(lab_ready: lab.LabEngine) -> Iterator[Checkout]:
             made.devenv("down", "--volumes", "--yes")
         lab_ready.remove_project(project)
         lab_ready.remove_image(backend)
+        subprocess.run(["docker", "rmi", backend], capture_output=True, check=False, env=main)
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -97,7 +101,7 @@ def load_backend(engine: lab.LabEngine, checkout: Checkout) -> None:
     """The backend image the checkout runs (without container builds), loaded now."""
     backend = checkout.env.get("DEVENV_BACKEND_IMAGE")
     if backend is not None and not engine.has(backend):
-        engine.load_from_main(REFERENCE_BACKEND, backend)
+        engine.load_from_main(backend)
 
 
 def _absent(engine: lab.LabEngine, ref: str) -> bool:

@@ -709,35 +709,59 @@ def report(
 
 
 def build_images(
-    options: Options, *, progress: Progress = _quiet, adapters: Adapters = REAL
+    options: Options,
+    *,
+    progress: Progress = _quiet,
+    adapters: Adapters = REAL,
+    only: tuple[str, ...] = (),
 ) -> list[str]:
-    """Build every stand-in image that is missing or stale; report what each service uses."""
-    from devenv.images import build as images
-    from devenv.model import ImageChoice
+    """Get each local service's image ahead of time as `up` would (present, else pulled, else
+    built, the base first); one line per image says which and why."""
+    from devenv.execute import Executor, failures
+    from devenv.handlers import Handlers
     from devenv.observe import Observation, observe_images
-    from devenv.plan import image_choice
+    from devenv.plan import base_choice, plan_images
+    from devenv.state import load_state
 
     config = load_config(options)
+    unknown = [name for name in only if name != "base" and not config.has(name)]
+    if unknown:
+        raise ConfigError(
+            f"unknown image {unknown[0]!r}", hint=f"use base or one of: {', '.join(SERVICES)}"
+        )
     runtime = adapters.runtime()
-    identities, found = observe_images(config, runtime)
-    observation = Observation(images=found, identities=identities)
-    images.ensure_base(runtime, progress)
-    lines: list[str] = []
-    pending: list[tuple[str, ImageChoice]] = []
-    for svc in config.project.services:
-        if config.local(svc.name):
-            choice = image_choice(config, svc, observation)
-            if choice.present:
-                lines.append(f"{svc.name}: {choice.ref} present")
-            else:
-                pending.append((svc.name, choice))
-
-    def one(item: tuple[str, ImageChoice]) -> str:
-        name, choice = item
-        backend = config.backend_build() if choice.recipe == "backend" else None
-        images.build(runtime, options.root, choice, backend=backend, progress=progress)
-        return f"{name}: built {choice.ref}"
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        lines += list(pool.map(one, pending))
+    engine = runtime.observe(config.name)
+    facts = observe_images(config, runtime, engine, want_base="base" in only)
+    observation = Observation(
+        engine=engine,
+        state=load_state(options.root, options.project),
+        images=facts.images,
+        identities=facts.identities,
+        registry=facts.registry,
+        host=facts.host,
+    )
+    plan = plan_images(config, observation, only=only)
+    for note in plan.notes:
+        progress(note)
+    if plan.error is not None:
+        raise plan.error
+    assert plan.stack is not None
+    cancel = threading.Event()
+    handlers = Handlers(
+        plan, observation, runtime, adapters.clients(plan.stack),
+        progress=progress, timeout=0, cancel=cancel,
+    )  # fmt: skip
+    outcomes = Executor(plan.steps, handlers.table(), cancel=cancel).run()
+    errors = failures(outcomes)
+    if errors:
+        for other in errors[1:]:
+            progress(f"also: {other.one_line()}")
+        raise errors[0]
+    lines = [f"{o.step.target}  {o.detail}" for o in outcomes]
+    done = {o.step.target for o in outcomes}
+    if "base" in only and "base" not in done:
+        lines.append(f"base  {base_choice(config, observation).why}")
+    for name, desired in plan.desired.items():
+        if name not in done and (not only or name in only):
+            lines.append(f"{name}  {desired.image.why or desired.image.ref + ' present'}")
     return lines

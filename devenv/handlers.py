@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from devenv.errors import PortConflictError, ProviderError, ReadinessError
+from devenv.images.choice import BaseChoice
 from devenv.observe import Observation
 from devenv.plan import Plan, Step, StepKind
 from devenv.probes.waiting import Clock, WaitResult, wait_ready
@@ -86,6 +87,7 @@ class Handlers:
             "verify-external": self.verify_external,
             "remove": self.remove,
             "create-volume": self.create_volume,
+            "pull-image": self.pull_image,
             "build-image": self.build_image,
             "create": self.create,
             "recreate": self.recreate,
@@ -148,16 +150,42 @@ class Handlers:
         self.rt.create_volume(step.target, labels)
         return "created"
 
+    def pull_image(self, step: Step) -> str:
+        from devenv.images import acquire
+
+        if step.target == "base":
+            ref = self._base().ref
+        else:
+            ref = self.plan.desired[step.target].image.ref
+        info = acquire.pull(
+            self.rt, ref, label=step.target, progress=self.progress, stop=self.cancel.is_set
+        )
+        desired = self.plan.desired.get(step.target)
+        if desired is not None:
+            acquire.check_pg_major(step.target, desired.image, info, self.observation.engine)
+        return f"pulled {ref}"
+
     def build_image(self, step: Step) -> str:
+        from devenv.images import acquire
         from devenv.images import build as images
 
-        self.progress(f"{step.target}: {step.cause}")
+        if step.target == "base":
+            base = self._base()
+            self.progress(f"base  {step.cause}")
+            acquire.build_base(self.rt, base, progress=self.progress)
+            return f"built {base.ref}"
         choice = self.plan.desired[step.target].image
+        self.progress(f"{step.target}  {choice.why}")
         backend = self.stack.config.backend_build() if choice.recipe == "backend" else None
         images.build(
             self.rt, self.stack.config.options.root, choice, backend=backend, progress=self.progress
         )
         return f"built {choice.ref}"
+
+    def _base(self) -> BaseChoice:
+        from devenv.plan import base_choice
+
+        return base_choice(self.stack.config, self.observation)
 
     def create(self, step: Step) -> str:
         self.progress(f"{step.target}: create ({step.cause})")

@@ -51,6 +51,10 @@ class StandIn:
 
 
 ProbeKind = Literal["postgres", "s3", "http"]
+# compose's pull_policy: when to pull the service's image (missing: when the engine lacks it,
+# always: on every `up`, never: not at all), or build the stand-in instead of pulling (build).
+PullPolicy = Literal["missing", "always", "never", "build"]
+PULL_POLICIES: tuple[PullPolicy, ...] = ("missing", "always", "never", "build")
 # compose's depends_on conditions devenv honours: start the dependent once the dependency has
 # started (service_started), or once its probe passed (service_healthy).
 Condition = Literal["started", "healthy"]
@@ -95,6 +99,7 @@ class ServiceSpec:
     # service into the environment templates (the compose file's `${POSTGRES_PORT:-5432}`)
     port_env: str = ""
     preferred_port: int | None = None  # for host-network services, which have no `ports:`
+    pull_policy: PullPolicy | None = None  # compose's `pull_policy`; None: not set (missing)
 
     @property
     def needs(self) -> tuple[str, ...]:
@@ -128,13 +133,17 @@ class BackendBuild:
 
 @dataclass(frozen=True)
 class ImageChoice:
-    """The image a service will run, and how to get it when it is missing."""
+    """The image a service will run, and how to get it when it is missing: pulled (`pull`),
+    else built from `recipe` on `base`. `why` says which path and why, in one phrase."""
 
     ref: str
-    identity: str  # what the config hash sees: image id, recipe hash or source fingerprint
+    identity: str  # what the config hash sees: digest or image id, recipe hash or source
     present: bool
     recipe: str | None = None  # build this stand-in recipe when not present
     pg_major: str | None = None
+    pull: bool = False  # pull `ref` from its registry
+    why: str = ""
+    base: str | None = None  # the image a recipe build starts FROM
 
 
 @dataclass(frozen=True)

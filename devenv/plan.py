@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from devenv.config.load import Config
-from devenv.errors import DevenvError, PortConflictError, RefusedError
+from devenv.errors import DevenvError, ImageError, PortConflictError, RefusedError
+from devenv.images.choice import BaseChoice, choose_base
 from devenv.model import SERVICES, ImageChoice, ServiceSpec
 from devenv.observe import Observation, PortFacts
 from devenv.runtime.base import (
@@ -43,7 +44,8 @@ StepKind = Literal[
     "verify-external",  # probe an external provider (read-only when protected)
     "remove",  # remove a container the stack no longer has
     "create-volume",
-    "build-image",
+    "pull-image",  # pull a service's image (or the slim base) from its registry
+    "build-image",  # build a stand-in, the backend, or the offline base
     "create",  # create a container (started by its own `start` step)
     "recreate",  # replace a container whose configuration changed
     "start",
@@ -57,8 +59,9 @@ StepKind = Literal[
 ]
 # Kinds that change something; a plan with none of them is a no-op.
 CHANGES: frozenset[StepKind] = frozenset(
-    ("save-state", "claim-ports", "claim-image", "remove", "create-volume", "build-image",
-     "create", "recreate", "start", "restart", "create-bucket", "seed-user", "snapshot-golden")
+    ("save-state", "claim-ports", "claim-image", "remove", "create-volume", "pull-image",
+     "build-image", "create", "recreate", "start", "restart", "create-bucket", "seed-user",
+     "snapshot-golden")
 )  # fmt: skip
 CONTAINER_KINDS: frozenset[StepKind] = frozenset(("create", "recreate", "start", "keep"))
 CLAIM_REFRESH = 24 * 3600.0  # a claim older than this is renewed (others ignore it after a week)
@@ -290,7 +293,32 @@ def reconcile(
     error = next(
         (e for e in (_bypass_refusal(config), builder.refusal, conflict) if e is not None), None
     )
-    return Plan(tuple(steps), stack, desired, tuple(notes), error)
+    return Plan(tuple(steps), stack, desired, (*_registry_notes(observation), *notes), error)
+
+
+def _registry_notes(observation: Observation) -> list[str]:
+    """An unreachable registry, said once per run (it was asked once, not retried)."""
+    from devenv.images.registry import registry_of, short_error, verdict
+
+    said: dict[str, str] = {}
+    for answer in observation.registry.values():
+        where = registry_of(answer.ref)
+        if verdict(answer) == "unreachable" and where not in said:
+            said[where] = (
+                f"registry {where} unreachable ({short_error(answer)}): using what the engine "
+                "has and the local stand-in recipes (`--pull never` skips asking)"
+            )
+    return list(said.values())
+
+
+def base_choice(config: Config, observation: Observation) -> BaseChoice:
+    """The image the recipes build FROM (pure: from the observation)."""
+    return choose_base(
+        observation.images,
+        observation.registry,
+        policy=config.options.pull or "missing",
+        host=observation.host,
+    )
 
 
 def _bypass_refusal(config: Config) -> RefusedError | None:
@@ -305,20 +333,23 @@ def _bypass_refusal(config: Config) -> RefusedError | None:
 
 
 def image_choice(config: Config, svc: ServiceSpec, observation: Observation) -> ImageChoice:
-    """The image `svc` runs: the profile's own image, the compose image when present, else
-    its stand-in (built when missing or stale)."""
+    """The image `svc` runs: the profile's own image; else the compose image when present;
+    else a current stand-in; else the compose image pulled; else its stand-in built."""
     from devenv.images.choice import choose
 
     given = config.profile.binding(svc.name).settings.get("image")
-    if svc.name == "backend" and given:
-        found = observation.images.get(given)
-        return ImageChoice(ref=given, identity=found.id if found else given, present=bool(found))
+    standin = None if svc.name == "backend" and given else svc.standin
+    current = observation.engine.container(svc.name)
     return choose(
         observation.images,
-        ref=svc.image,
-        standin=svc.standin.image if svc.standin else None,
-        recipe=svc.standin.recipe if svc.standin else None,
+        ref=given if svc.name == "backend" and given else svc.image,
+        standin=standin.image if standin else None,
+        recipe=standin.recipe if standin else None,
         identity=observation.identities.get(svc.name),
+        policy=config.pull_policy(svc),
+        registry=observation.registry,
+        base=base_choice(config, observation),
+        current_image=current.image if current is not None else None,
     )
 
 
@@ -540,14 +571,78 @@ class _Builder:
                     f"`devenv down --volumes` and restore into the new major version",
                 )
         if not d.image.present and self.decided[d.service][0] in ("create", "recreate"):
-            recipe = d.image.recipe
-            cause = (
-                f"image {d.image.ref} missing: build recipe {recipe}"
-                if recipe
-                else f"image {d.image.ref} missing and no recipe builds it"
-            )
-            ids.append(self.add("build-image", d.service, cause))
+            ids.append(self._acquire(d))
         return ids
+
+    def _acquire(self, d: Desired) -> str:
+        """Pull the image, or build it (after the base its recipe starts FROM)."""
+        image = d.image
+        if image.pull:
+            cause = f"{image.why}: pull it"
+            standin = self.config.service(d.service).standin
+            if standin is not None and standin.recipe != "backend":
+                cause += f" (offline: `--pull never` builds {standin.image} instead)"
+            return self.add("pull-image", d.service, cause)
+        recipe = image.recipe
+        if recipe is None:
+            self._refuse(
+                ImageError(
+                    f"service {d.service}: image {image.ref} is missing, no recipe builds it, "
+                    f"and it cannot be pulled: {image.why}",
+                    hint=f"pull or build it (`docker pull {image.ref}`), or add "
+                    "x-devenv.standin to the service",
+                )
+            )
+            return self.add("pull-image", d.service, f"{image.why}: cannot pull {image.ref}")
+        after: list[str] = []
+        if image.base is not None:
+            after.append(self._base())
+        if recipe == "objectstore" and not self._s3s_buildable():
+            self._refuse(
+                ImageError(
+                    f"service {d.service}: {image.why}, whose server (s3s-fs) is built with "
+                    "cargo, and this machine has no cargo",
+                    hint="install Rust (https://rustup.rs), then run again"
+                    + self._or_registry(d.service),
+                )
+            )
+        cause = image.why if recipe == "backend" else f"{image.why} (recipe {recipe})"
+        return self.add("build-image", d.service, cause, after)
+
+    def _s3s_buildable(self) -> bool:
+        host = self.observation.host
+        return host.s3s_built or "cargo" in host.tools
+
+    def _or_registry(self, service: str) -> str:
+        svc = self.config.service(service)
+        if self.config.pull_policy(svc) in ("never", "build"):
+            return f", or let the registry serve {svc.image} (pull policy missing)"
+        return ""
+
+    def _refuse(self, error: DevenvError) -> None:
+        if self.refusal is None:
+            self.refusal = error
+
+    def _base(self) -> str:
+        """The base step, once, before the first recipe build: nothing when it is present."""
+        base = base_choice(self.config, self.observation)
+        if base.present:
+            return ""
+        step = "pull-image:base" if base.pull else "build-image:base"
+        if any(s.id == step for s in self.out):
+            return step
+        if base.pull:
+            return self.add("pull-image", "base", f"{base.why}: pull it (the recipes build on it)")
+        if base.method is None:
+            self._refuse(
+                ImageError(
+                    f"the base image {base.ref} must be built on this machine ({base.why}) "
+                    "and this user cannot build it",
+                    hint=base.hint,
+                )
+            )
+            return self.add("build-image", "base", f"{base.why}: build {base.ref}: cannot here")
+        return self.add("build-image", "base", f"{base.why}: build {base.ref} with {base.method}")
 
     def _container(self, svc: ServiceSpec, needs: list[str]) -> StepKind:
         kind, cause = self.decided[svc.name]
@@ -612,6 +707,26 @@ class _Builder:
         why = "the external Postgres did not answer" if external else "Postgres is not running yet"
         cause = f"{why}: check its migrations against {known.source} before the backend starts"
         return "verify-migrations", "migrations", cause, [self._ready("postgres")]
+
+
+def plan_images(config: Config, observation: Observation, *, only: Sequence[str] = ()) -> Plan:
+    """Pure: get every local service's image (or those in `only`, and `base` for the base
+    alone) as `up` would, whether or not a container needs it now: `devenv images build`."""
+    state = observation.state
+    stack = resolve(config, state.credentials if state else {}, state.ports if state else {})
+    desired = {
+        svc.name: _desired(stack, svc, observation)
+        for svc in config.project.services
+        if config.local(svc.name)
+    }
+    builder = _Builder(config, observation, stack, desired)
+    for name, d in desired.items():
+        if (not only or name in only) and not d.image.present:
+            builder._acquire(d)
+    if "base" in only:
+        builder._base()
+    return Plan(tuple(builder.out), stack, desired, tuple(_registry_notes(observation)),
+                builder.refusal)  # fmt: skip
 
 
 def plan_restart(stack: Stack, engine: Observed, service: str) -> Plan:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -20,8 +20,20 @@ from devenv.console import Console
 
 if TYPE_CHECKING:
     from devenv.config.load import Options
+    from devenv.model import PullPolicy
+
+PULL_CHOICES = ("missing", "always", "never")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+PullOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pull",
+        help="When to pull images: missing (default: only what the engine lacks), always, "
+        "never (build the local stand-ins instead). Overrides compose's pull_policy.",
+        metavar="missing|always|never",
+    ),
+]
 SecretsOpt = Annotated[bool, typer.Option("--show-secrets", help="Print credentials unmasked.")]
 
 
@@ -138,7 +150,7 @@ def add_common_options(command: Any) -> None:
         add_common_options(sub)
 
 
-def options(ctx: typer.Context) -> Options:
+def options(ctx: typer.Context, *, pull: str | None = None) -> Options:
     """The command's Options from the common options; the environment's secrets join the
     console's registry. The project name is checked before anything touches the disk."""
     from devenv.config.defaults import find_root
@@ -152,6 +164,11 @@ def options(ctx: typer.Context) -> Options:
         if not eq:
             raise ConfigError(f"--set {item!r} has no '='", hint="write --set KEY=VALUE")
         overrides[key.strip()] = value
+    if pull is not None and pull not in PULL_CHOICES:
+        raise ConfigError(
+            f"--pull {pull!r} is not one of {', '.join(PULL_CHOICES)}",
+            hint="--pull missing (the default), always or never",
+        )
     if run.project is not None:
         check_project_name(run.project)
     root = find_root()
@@ -160,6 +177,7 @@ def options(ctx: typer.Context) -> Options:
         project=run.project or default_project_name(root),
         profile=run.profile,
         overrides=overrides,
+        pull=cast("PullPolicy | None", pull),
     )
     run.console.secrets.add_environ(found.environ)
     run.console.debug(f"project {found.project} at {root}")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from devenv.cli.options import JsonOpt, complete_service, console, invocation, options
+from devenv.cli.options import JsonOpt, PullOpt, complete_service, console, invocation, options
 
 
 def up(
@@ -29,6 +29,7 @@ def up(
             help="Deprecated: --set seed.allow_protected=true --set seed.enabled=true.",
         ),
     ] = False,
+    pull: PullOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Bring the stack up and wait until every service is verified healthy."""
@@ -38,7 +39,7 @@ def up(
     out = console(ctx)
     if seed_protected:
         _seed_protected(ctx)
-    opts = options(ctx)
+    opts = options(ctx, pull=pull)
     if dry_run:
         plan = core.plan_up(opts, strict_ports=strict_ports, secrets=out.secrets).plan
         for note in plan.notes:

@@ -18,12 +18,14 @@ from devenv.errors import ConfigError
 from devenv.graph import find_cycle, topological_order
 from devenv.model import (
     LOOPBACK,
+    PULL_POLICIES,
     Condition,
     Dependency,
     PortSpec,
     ProbeKind,
     ProbeSpec,
     Project,
+    PullPolicy,
     ServiceSpec,
     StandIn,
     VolumeMount,
@@ -35,13 +37,13 @@ RECIPES = ("postgres", "objectstore", "backend")
 TOP_KEYS = ("services", "volumes")
 SERVICE_KEYS = (
     "image", "build", "command", "environment", "ports", "volumes", "depends_on",
-    "network_mode", "user", "x-devenv",
+    "network_mode", "user", "pull_policy", "x-devenv",
 )  # fmt: skip
 # Real Compose keys outside devenv's subset get a clearer message than "unknown key".
 COMPOSE_ONLY_KEYS = frozenset((
     "name", "version", "networks", "configs", "secrets", "include", "restart", "container_name",
     "labels", "entrypoint", "env_file", "expose", "extra_hosts", "working_dir", "profiles",
-    "deploy", "logging", "cap_add", "cap_drop", "privileged", "platform", "pull_policy", "tmpfs",
+    "deploy", "logging", "cap_add", "cap_drop", "privileged", "platform", "tmpfs",
     "ulimits", "stop_grace_period", "stop_signal", "hostname", "init", "links", "extends",
     "develop", "shm_size", "stdin_open", "tty", "dns", "devices", "security_opt", "sysctls",
     "volumes_from", "ipc", "pid", "read_only", "mem_limit", "cpus", "args", "target",
@@ -367,6 +369,13 @@ class _Reader:
                 hint="publish the port with `ports` instead",
             )
         user = raw.get("user")
+        pull_policy = self.pull_policy(raw.get("pull_policy"), (*base, "pull_policy"))
+        if pull_policy == "build" and extension.standin is None and context is None:
+            self.fail(
+                (*base, "pull_policy"),
+                "build: this service has nothing to build",
+                hint="add `x-devenv → standin` (a recipe devenv builds), or use missing",
+            )
         return ServiceSpec(
             name=name,
             image=image or f"{project_name}-{name}",
@@ -382,7 +391,25 @@ class _Reader:
             user=None if user is None else self.scalar(user, (*base, "user")),
             port_env=extension.port_env or _default_port_env(name),
             preferred_port=extension.port,
+            pull_policy=pull_policy,
         )
+
+    def pull_policy(self, value: object, path: KeyPath) -> PullPolicy | None:
+        """compose's values; `if_not_present` is its alias of missing. Pulls on a schedule
+        (daily, weekly, every_<duration>) need a record of the last pull, which devenv keeps
+        nowhere: refused."""
+        if value is None:
+            return None
+        text = self.text(value, path)
+        if text == "if_not_present":
+            return "missing"
+        if text in ("daily", "weekly") or text.startswith("every_"):
+            self.fail(
+                path,
+                f"{one_line(text)}: devenv does not pull on a schedule",
+                hint="use always (pull on every `up`) or missing",
+            )
+        return cast(PullPolicy, self.choice(text, path, PULL_POLICIES))
 
     def optional_text(self, raw: Mapping[str, Any], key: str, base: KeyPath) -> str | None:
         return None if raw.get(key) is None else self.text(raw[key], (*base, key))

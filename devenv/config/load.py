@@ -11,7 +11,7 @@ from pathlib import Path
 from devenv.config import defaults
 from devenv.config.interpolate import one_line
 from devenv.errors import ConfigError
-from devenv.model import SERVICES, BackendBuild, Profile, Project, ServiceSpec
+from devenv.model import SERVICES, BackendBuild, Profile, Project, PullPolicy, ServiceSpec
 
 _NAME_OK = re.compile(r"[^a-z0-9_-]+")
 # the engine's project names (docker compose's too): they name containers, volumes and the
@@ -43,6 +43,7 @@ class Options:
     overrides: Mapping[str, str] = field(default_factory=dict)
     # not in the repr: the environment holds credentials (tracebacks print reprs)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
+    pull: PullPolicy | None = None  # `--pull`: overrides every service's pull_policy but build
 
     def __post_init__(self) -> None:
         check_project_name(self.project, source="project")
@@ -99,6 +100,13 @@ class Config:
 
     def has(self, name: str) -> bool:
         return any(s.name == name for s in self.project.services)
+
+    def pull_policy(self, svc: ServiceSpec) -> PullPolicy:
+        """When to pull `svc`'s image: compose's `build` stays; else `--pull`, else compose's
+        pull_policy, else missing."""
+        if svc.pull_policy == "build":
+            return "build"
+        return self.options.pull or svc.pull_policy or "missing"
 
     def backend_context(self) -> Path | None:
         """The backend source checkout to build: the profile's `context`, else compose's."""

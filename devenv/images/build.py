@@ -10,14 +10,13 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from devenv.errors import ImageError
 from devenv.filelock import exclusive
-from devenv.images import elf
+from devenv.images import acquire, elf
 from devenv.images.identity import (
     BASE_TAG,
     OBJECTSTORE_BINARY,
@@ -25,12 +24,13 @@ from devenv.images.identity import (
     RUNTIME_RECIPE,
     hash_files,
     lock_file,
+    objectstore_binary,
     recipe_dir,
-    recipe_hash,
     workspace_root,
 )
 from devenv.model import BackendBuild, ImageChoice
 from devenv.runtime.base import (
+    LABEL_BASE,
     LABEL_BUILT_AT,
     LABEL_GLIBC,
     LABEL_RECIPE_HASH,
@@ -90,7 +90,7 @@ def prune_backend_images(
     return removed
 
 
-def _run(
+def run_step(
     cmd: list[str],
     *,
     what: str,
@@ -139,6 +139,7 @@ def _run(
         raise ImageError(f"{what} failed (exit {proc.returncode}): {' | '.join(tail)}", hint=hint)
 
 
+_run = run_step
 _ERROR_LINE = re.compile(r"error(\[[A-Z0-9]+\])?: ")
 
 
@@ -152,51 +153,9 @@ def _cause_hint(first_error: str, cwd: Path | None) -> str:
     return f"{first_error[:200]}: fix that{where}, then run `devenv up` again"
 
 
-_BASE_LOCK = threading.Lock()
-
-
-def ensure_base(runtime: Runtime, progress: Progress) -> ImageInfo:
-    """The debootstrapped base every stand-in builds on; built once even when asked in parallel."""
-    with _BASE_LOCK:
-        return _ensure_base(runtime, progress)
-
-
-def _ensure_base(runtime: Runtime, progress: Progress) -> ImageInfo:
-    found = runtime.image(BASE_TAG)
-    if found is not None:
-        return found
-    progress(f"building base image {BASE_TAG} with debootstrap (about 30 s) ...")
-    if os.geteuid() != 0:
-        raise ImageError(
-            f"the base image {BASE_TAG} is missing and debootstrap needs root",
-            hint="run `sudo .venv/bin/devenv images build` once",
-        )
-    with tempfile.TemporaryDirectory(prefix="devenv-base-") as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        _run(
-            ["debootstrap", "--variant=minbase", "bookworm", str(rootfs)],
-            what="debootstrap",
-            progress=progress,
-            hint="install it with `apt-get install debootstrap`",
-        )
-        tarball = Path(tmp) / "rootfs.tar"
-        _run(
-            ["tar", "-C", str(rootfs), "-cf", str(tarball), "."],
-            what="packing base",
-            progress=progress,
-            hint="check free disk space",
-        )
-        labels = {}
-        status = rootfs / "var" / "lib" / "dpkg" / "status"
-        glibc = elf.glibc_from_dpkg_status(status.read_text(errors="replace"))
-        if glibc is not None:
-            labels[LABEL_GLIBC] = elf.show(glibc)
-        return runtime.import_rootfs(tarball, BASE_TAG, labels=labels)
-
-
-def base_glibc(runtime: Runtime, base: ImageInfo) -> elf.Version | None:
-    """The base image's glibc: its label, or (for a base built before the label existed) its
-    dpkg status, read once and remembered per image id."""
+def base_glibc(runtime: Runtime, base: ImageInfo, ref: str = BASE_TAG) -> elf.Version | None:
+    """The base image's glibc: its label, or (for a base built before the label existed, or
+    one pulled) its dpkg status, read once and remembered per image id."""
     labelled = elf.parse_version(base.labels.get(LABEL_GLIBC, ""))
     if labelled is not None:
         return labelled
@@ -205,7 +164,7 @@ def base_glibc(runtime: Runtime, base: ImageInfo) -> elf.Version | None:
         remembered = elf.parse_version(memo.read_text(encoding="utf-8"))
         if remembered is not None:
             return remembered
-    status = runtime.read_file(BASE_TAG, "/var/lib/dpkg/status")
+    status = runtime.read_file(ref, "/var/lib/dpkg/status")
     found = elf.glibc_from_dpkg_status(status.decode(errors="replace")) if status else None
     if found is not None:
         memo.parent.mkdir(parents=True, exist_ok=True)
@@ -213,7 +172,7 @@ def base_glibc(runtime: Runtime, base: ImageInfo) -> elf.Version | None:
     return found
 
 
-def check_glibc(runtime: Runtime, binary: Path, progress: Progress) -> None:
+def check_glibc(runtime: Runtime, binary: Path, progress: Progress, base: str = BASE_TAG) -> None:
     """Refuse a host-built binary that needs a newer glibc than the runtime image has: it
     would fail at start in the container ("GLIBC_2.39 not found")."""
     try:
@@ -225,14 +184,14 @@ def check_glibc(runtime: Runtime, binary: Path, progress: Progress) -> None:
         ) from exc
     if needed is None:
         return
-    have = base_glibc(runtime, ensure_base(runtime, progress))
+    have = base_glibc(runtime, acquire.require(runtime, base), base)
     if have is None:
-        progress(f"warning: cannot tell the glibc of {BASE_TAG}; not checking the binary's")
+        progress(f"warning: cannot tell the glibc of {base}; not checking the binary's")
         return
     if needed > have:
         raise ImageError(
             f"the backend binary {binary.name} built on this host needs glibc "
-            f"{elf.show(needed)} (GLIBC_{elf.show(needed)}) but the runtime base {BASE_TAG} "
+            f"{elf.show(needed)} (GLIBC_{elf.show(needed)}) but the runtime base {base} "
             f"has glibc {elf.show(have)}, so it would not start there",
             hint=f"build on a host with glibc {elf.show(have)} or older (Debian bookworm, "
             "e.g. a rust:bookworm container), or build an image with the checkout's own "
@@ -244,7 +203,7 @@ def _objectstore_binary(root: Path, progress: Progress) -> Path:
     """devenv-objectstore, built with host cargo from the recipe's own crate
     (compose/images/objectstore/server); cached per recipe hash, so an edit rebuilds it."""
     crate = recipe_dir(root, "objectstore") / OBJECTSTORE_CRATE
-    done = cache_dir() / f"objectstore-{recipe_hash(root, 'objectstore')}" / OBJECTSTORE_BINARY
+    done = objectstore_binary(root)
     if done.is_file():
         return done
     target = cache_dir() / "objectstore-target"  # cargo locks it against a parallel build
@@ -370,7 +329,9 @@ def runtime_dockerfile(root: Path, context: Path) -> tuple[Path, bool]:
     return recipe_dir(root, RUNTIME_RECIPE) / "Dockerfile", False
 
 
-def _backend_runtime_base(runtime: Runtime, root: Path, context: Path, progress: Progress) -> str:
+def _backend_runtime_base(
+    runtime: Runtime, root: Path, context: Path, progress: Progress, base: str = BASE_TAG
+) -> str:
     """Dockerfile.runtime built once around a placeholder binary; each new binary is then one
     layer on top of it (`layer_file`), so an edit costs a commit, not a Dockerfile build."""
     dockerfile, own = runtime_dockerfile(root, context)
@@ -379,7 +340,7 @@ def _backend_runtime_base(runtime: Runtime, root: Path, context: Path, progress:
             f"backend: {context.resolve()} has no Dockerfile.runtime: packaging on devenv's "
             "runtime image (Debian bookworm with libssl3 and ca-certificates)"
         )
-    digest = hash_files([dockerfile], dockerfile.parent, BASE_TAG)
+    digest = hash_files([dockerfile], dockerfile.parent, base)
     tag = f"devenv-standin/backend-runtime:{digest}"
     if runtime.image(tag) is not None:
         return tag
@@ -391,7 +352,7 @@ def _backend_runtime_base(runtime: Runtime, root: Path, context: Path, progress:
         placeholder.write_text("#!/bin/sh\nexit 1\n")
         placeholder.chmod(0o755)
         runtime.build_image(
-            ctx, tag, buildargs={"BASE_IMAGE": BASE_TAG}, labels={}, progress=progress
+            ctx, tag, buildargs={"BASE_IMAGE": base}, labels={LABEL_BASE: base}, progress=progress
         )
     return tag
 
@@ -407,8 +368,9 @@ def package_backend(
 ) -> ImageInfo:
     """Put a host-built binary on the runtime image, labelled with its source, then prune
     that source's stale builds."""
-    check_glibc(runtime, binary, progress)
-    runtime_base = _backend_runtime_base(runtime, root, build.context, progress)
+    base = choice.base or BASE_TAG
+    check_glibc(runtime, binary, progress, base)
+    runtime_base = _backend_runtime_base(runtime, root, build.context, progress, base)
     labels = {
         LABEL_RECIPE_HASH: choice.identity,
         LABEL_SOURCE: build.source_id,
@@ -446,9 +408,10 @@ def build(
             f"image {choice.ref} is missing and has no local recipe",
             hint=f"pull it (`docker pull {choice.ref}`) or add x-devenv.standin to the service",
         )
-    ensure_base(runtime, progress)
-    labels = {LABEL_RECIPE_HASH: choice.identity}
-    progress(f"building image {choice.ref} (recipe {recipe}) ...")
+    base = choice.base or BASE_TAG
+    acquire.require(runtime, base)
+    labels = {LABEL_RECIPE_HASH: choice.identity, LABEL_BASE: base}
+    progress(f"building image {choice.ref} (recipe {recipe}, on {base}) ...")
     if recipe == "backend":
         if backend is None:
             raise ImageError("the backend has no build context", hint="set build.context")
@@ -465,5 +428,5 @@ def build(
         if source:
             shutil.copy2(_objectstore_binary(root, progress), ctx / OBJECTSTORE_BINARY)
         return runtime.build_image(
-            ctx, choice.ref, buildargs={"BASE_IMAGE": BASE_TAG}, labels=labels, progress=progress
+            ctx, choice.ref, buildargs={"BASE_IMAGE": base}, labels=labels, progress=progress
         )

@@ -27,6 +27,9 @@ LABEL_GLIBC = f"{LABEL_PREFIX}.glibc"  # on the base image: its glibc version
 # Not part of the config hash: adding them recreates nothing.
 LABEL_CHECKOUT = f"{LABEL_PREFIX}.checkout"
 LABEL_PROFILE = f"{LABEL_PREFIX}.profile"
+# On stand-in images: the base they were built on (`debian:bookworm-slim` or the debootstrapped
+# base), which their recipe hash is salted with.
+LABEL_BASE = f"{LABEL_PREFIX}.base"
 
 Progress = Callable[[str], None]
 
@@ -80,6 +83,18 @@ class ImageInfo:
     labels: Mapping[str, str]
     env: Mapping[str, str]
     created: int = 0
+    digests: tuple[str, ...] = ()  # RepoDigests: `name@sha256:...` of a pulled image
+
+
+@dataclass(frozen=True)
+class RegistryAnswer:
+    """What the engine learnt from an image's registry about one reference, read-only
+    (`GET /distribution/{ref}/json`): the manifest digest, or the engine's error."""
+
+    ref: str
+    digest: str | None = None
+    error: str = ""  # first line of the engine's answer, when there is no digest
+    status: int | None = None  # the engine's HTTP status; None: no answer in time
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,17 @@ class Runtime(Protocol):
         ...
 
     def image(self, ref: str) -> ImageInfo | None: ...
+
+    def lookup(self, ref: str, *, timeout: float) -> RegistryAnswer: ...
+
+    def pull(
+        self,
+        ref: str,
+        *,
+        events: Callable[[Mapping[str, object]], None],
+        stop: Callable[[], bool],
+        idle: float,
+    ) -> ImageInfo: ...
 
     def build_image(
         self,

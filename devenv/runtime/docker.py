@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import struct
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from devenv.errors import (
     DockerUnavailableError,
     EngineError,
     ImageError,
+    Interrupted,
     PortConflictError,
 )
 from devenv.model import LOOPBACK
@@ -41,6 +43,7 @@ from devenv.runtime.base import (
     ObservedContainer,
     ObservedVolume,
     Progress,
+    RegistryAnswer,
 )
 
 T = TypeVar("T")
@@ -72,6 +75,16 @@ def to_create_body(spec: ContainerSpec) -> dict[str, Any]:
     if spec.mounts:
         host["Binds"] = [f"{volume}:{target}:rw" for volume, target in spec.mounts]
     return body
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """`name:tag` -> (name, tag); `name@sha256:...` -> (that, ""); `name` -> (name, latest)."""
+    if "@" in ref:
+        return ref, ""
+    name, sep, tag = ref.rpartition(":")
+    if sep and "/" not in tag:
+        return name, tag
+    return ref, "latest"
 
 
 def _digest(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -234,9 +247,10 @@ class _Engine:
         body: object = None,
         timeout: float | None = None,
         upload: _Upload | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> _Answer:
         conn, response = self._open(
-            method, path, query=query, body=body, timeout=timeout, upload=upload
+            method, path, query=query, body=body, timeout=timeout, upload=upload, headers=headers
         )
         try:
             data = response.read()
@@ -271,20 +285,21 @@ class _Engine:
         body: object,
         timeout: float | None,
         upload: _Upload | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         url = path + (f"?{urlencode(query)}" if query else "")
-        headers = {"Host": "docker"}
+        sent = {"Host": "docker", **(headers or {})}
         payload: bytes | Iterable[bytes] | None = None
         if body is not None:
             payload = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            sent["Content-Type"] = "application/json"
         elif upload is not None:
             payload = upload.chunks
-            headers["Content-Type"] = upload.content_type
-            headers["Content-Length"] = str(upload.length)
+            sent["Content-Type"] = upload.content_type
+            sent["Content-Length"] = str(upload.length)
         conn = self._connect(self.timeout if timeout is None else timeout)
         try:
-            conn.request(method, url, body=payload, headers=headers)
+            conn.request(method, url, body=payload, headers=sent)
             return conn, conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
@@ -337,6 +352,7 @@ class DockerRuntime:
         self.host = os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         self._engine = _Engine(self.host)
         self._sdk_client: Any = None
+        self._auth_config: Any = None
 
     # --- observe -------------------------------------------------------------------------
     def observe(self, project: str) -> Observed:
@@ -412,7 +428,105 @@ class DockerRuntime:
             tags=tuple(raw.get("RepoTags") or ()),
             labels=cfg.get("Labels") or {},
             env=env,
+            digests=tuple(raw.get("RepoDigests") or ()),
         )
+
+    # --- registries ----------------------------------------------------------------------
+    def lookup(self, ref: str, *, timeout: float) -> RegistryAnswer:
+        """What the image's registry says of `ref`, asked through the engine (so through its
+        mirrors and proxy, with the Docker CLI's stored credentials): only its digest."""
+        try:
+            answer = self._engine.call(
+                "GET",
+                f"/distribution/{quote(ref, safe='/:@')}/json",
+                timeout=timeout,
+                headers=self._registry_auth(ref),
+            )
+        except EngineError as exc:
+            return RegistryAnswer(ref, None, exc.message, None)
+        if answer.status == 200:
+            with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError):
+                return RegistryAnswer(ref, str(answer.json()["Descriptor"]["digest"]), "", 200)
+        return RegistryAnswer(ref, None, answer.message, answer.status)
+
+    def pull(
+        self,
+        ref: str,
+        *,
+        events: Callable[[Mapping[str, object]], None],
+        stop: Callable[[], bool],
+        idle: float,
+    ) -> ImageInfo:
+        """`POST /images/create`, its progress events passed on as they come. Given up after
+        `idle` seconds without a word from the engine, or as soon as `stop()` says so."""
+        name, tag = split_ref(ref)
+        query = {"fromImage": name} | ({"tag": tag} if tag else {})
+        conn, response = self._engine._open(
+            "POST", "/images/create", query=query, body=None, timeout=idle,
+            headers=self._registry_auth(ref),
+        )  # fmt: skip
+        finished = threading.Event()
+
+        def watch() -> None:  # a stop (Ctrl-C) ends the pull at once, even a silent one
+            while not finished.wait(0.2):
+                if stop():
+                    with contextlib.suppress(OSError):
+                        if conn.sock is not None:
+                            conn.sock.shutdown(socket.SHUT_RDWR)
+                    return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            if response.status != 200:
+                raise ImageError(
+                    f"pulling {ref} failed: {_Answer(response.status, response.read()).message}",
+                    hint="`devenv up --pull never` builds the local stand-ins instead",
+                )
+            for raw in response:
+                line = raw.strip()
+                if not line:
+                    continue
+                with contextlib.suppress(ValueError):
+                    event = json.loads(line)
+                    if isinstance(event, dict):
+                        if event.get("error"):
+                            raise ImageError(
+                                f"pulling {ref} failed: {str(event['error']).strip()}",
+                                hint="run `devenv up` again (or `devenv up --pull never`: the "
+                                "local stand-ins instead)",
+                            )
+                        events(event)
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            if stop():
+                raise Interrupted(f"pulling {ref} was interrupted") from exc
+            raise ImageError(
+                f"pulling {ref}: the engine said nothing for {idle:.0f} s ({_first_line(exc)})",
+                hint="check the network to the registry, then run `devenv up` again (or "
+                "`devenv up --pull never`: the local stand-ins instead)",
+            ) from exc
+        finally:
+            finished.set()
+            conn.close()
+        if stop():
+            raise Interrupted(f"pulling {ref} was interrupted")
+        return self._present(ref, "pulling")
+
+    def _registry_auth(self, ref: str) -> dict[str, str]:
+        """X-Registry-Auth from what the Docker CLI stores (config.json, credential helpers),
+        read as docker-py reads it; nothing when there is none (anonymous pulls)."""
+        import docker
+        from docker import auth
+        from docker.credentials.errors import StoreError
+
+        try:
+            registry, _ = auth.resolve_repository_name(ref)
+            if self._auth_config is None:
+                self._auth_config = auth.load_config()
+            found = auth.resolve_authconfig(self._auth_config, registry)
+        except (docker.errors.DockerException, StoreError, OSError, ValueError):
+            return {}
+        return {"X-Registry-Auth": auth.encode_header(found)} if found else {}
 
     def list_images(self, repository: str) -> list[ImageInfo]:
         """Every image with a tag in `repository`, with its labels (env left empty)."""

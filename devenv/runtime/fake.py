@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devenv.errors import DevenvError, EngineError
+from devenv.errors import DevenvError, EngineError, ImageError
 from devenv.probes.base import ProbeFailure
 from devenv.runtime.base import (
     LABEL_DIGEST,
@@ -27,6 +27,7 @@ from devenv.runtime.base import (
     ObservedContainer,
     ObservedVolume,
     Progress,
+    RegistryAnswer,
     Runtime,
 )
 
@@ -57,6 +58,9 @@ class FakeRuntime:
         self.containers: dict[str, FakeContainer] = {}
         self.volumes: dict[str, Mapping[str, str]] = {}
         self.images: dict[str, ImageInfo] = {}  # by tag
+        # what the registry holds (a pull adds it to `images`); unlisted: unreachable
+        self.registry: dict[str, ImageInfo] = {}
+        self.registry_down = "dial tcp: lookup registry-1.docker.io: no such host"
         self.in_use: set[str] = set()
         self.exits: dict[str, int] = {}
         self.exit_logs = ""
@@ -124,6 +128,36 @@ class FakeRuntime:
     # --- images --------------------------------------------------------------------------
     def image(self, ref: str) -> ImageInfo | None:
         return self.images.get(ref)
+
+    def lookup(self, ref: str, *, timeout: float) -> RegistryAnswer:
+        self._log(f"lookup {ref}")
+        found = self.registry.get(ref)
+        if found is not None:
+            return RegistryAnswer(ref, found.digests[0].partition("@")[2], "", 200)
+        if self.registry:
+            return RegistryAnswer(ref, None, "manifest unknown", 404)
+        return RegistryAnswer(
+            ref, None, f'Get "https://registry-1.docker.io/v2/": {self.registry_down}', 500
+        )
+
+    def pull(
+        self,
+        ref: str,
+        *,
+        events: Callable[[Mapping[str, object]], None],
+        stop: Callable[[], bool],
+        idle: float,
+    ) -> ImageInfo:
+        self._log(f"pull {ref}")
+        found = self.registry.get(ref)
+        if found is None:
+            raise ImageError(f"pulling {ref} failed: not found")
+        events({"status": "Pulling fs layer", "id": "l1", "progressDetail": {}})
+        detail = {"current": 1_000_000, "total": 2_000_000}
+        events({"status": "Downloading", "id": "l1", "progressDetail": detail})
+        events({"status": "Pull complete", "id": "l1", "progressDetail": {}})
+        self.images[ref] = found
+        return found
 
     def add_image(self, ref: str, **labels: str) -> ImageInfo:
         info = ImageInfo(id=f"sha256:{ref}", tags=(ref,), labels=labels, env={})

@@ -123,7 +123,7 @@ def browser() -> Iterator[WebDriver]:
     chromium = shutil.which("chromium")
     driver_path = shutil.which("chromedriver")
     if chromium is None or driver_path is None:
-        pytest.fail("chromium and chromium-driver are missing: `make prereqs` installs them")
+        pytest.fail("chromium and chromium-driver are missing: `make test` installs them (as root)")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):

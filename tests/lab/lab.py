@@ -127,6 +127,18 @@ def as_user(
     )  # fmt: skip
 
 
+def as_root(
+    command: str, *, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 1800
+) -> subprocess.CompletedProcess[str]:
+    """Run a shell command as root in the lab engine's network namespace, with root's own
+    PATH (and so its cargo) and the lab engine as DOCKER_HOST."""
+    environment = {**os.environ, "DOCKER_HOST": SOCKET, **dict(env or {})}
+    return subprocess.run(
+        ["nsenter", f"--net=/var/run/netns/{NAMESPACE}", "bash", "-c", f"cd {cwd} && {command}"],
+        capture_output=True, text=True, timeout=timeout, check=False, env=environment,
+    )  # fmt: skip
+
+
 def fresh_copy(dest: Path) -> Path:
     """The checkout as it is on disk (tracked and untracked files git does not ignore), owned by
     `devlab`: what a fresh clone of this tree gives a user, without the root-owned caches."""
@@ -161,6 +173,47 @@ class LabEngine:
         verb = ["ps", "-aq"] if kind == "ps" else ["volume", "ls", "-q"]
         out = self.docker(*verb, "--filter", f"label=io.devenv.project={project}")
         return out.split()
+
+    def has(self, ref: str) -> bool:
+        env = {**os.environ, "DOCKER_HOST": self.tcp}
+        found = subprocess.run(
+            ["docker", "image", "inspect", ref], capture_output=True, check=False, env=env
+        )
+        return found.returncode == 0
+
+    def image_id(self, ref: str) -> str:
+        return self.docker("image", "inspect", "--format", "{{.Id}}", ref).strip()
+
+    def images_in_use(self) -> set[str]:
+        """Ids of the images any container on the engine (any project) was made from."""
+        ids = self.docker("ps", "-aq").split()
+        if not ids:
+            return set()
+        return set(self.docker("inspect", "--format", "{{.Image}}", *ids).split())
+
+    def remove_image(self, ref: str) -> bool:
+        """Untag `ref` (its image goes with its last tag) unless a container of any project
+        uses that image; True when it is gone."""
+        if not self.has(ref):
+            return True
+        if self.image_id(ref) in self.images_in_use():
+            return False
+        env = {**os.environ, "DOCKER_HOST": self.tcp}
+        gone = subprocess.run(["docker", "rmi", ref], capture_output=True, check=False, env=env)
+        return gone.returncode == 0
+
+    def load_from_main(self, ref: str) -> None:
+        """Copy an image of this machine's engine into the lab engine, under `ref` only."""
+        env = {**os.environ, "DOCKER_HOST": self.tcp}
+        with subprocess.Popen(["docker", "save", ref], stdout=subprocess.PIPE) as saved:
+            assert saved.stdout is not None
+            loaded = subprocess.run(
+                ["docker", "load", "-q"], stdin=saved.stdout, capture_output=True,
+                env=env, check=False,
+            )  # fmt: skip
+            saved.stdout.close()
+        if loaded.returncode != 0 or saved.returncode != 0:
+            raise RuntimeError(f"docker save {ref} | docker load: {loaded.stderr!r}")
 
     def remove_project(self, project: str) -> None:
         containers = self.labelled("ps", project)

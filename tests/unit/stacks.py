@@ -10,6 +10,7 @@ from pathlib import Path
 from devenv.app import Adapters
 from devenv.config.load import Config, Options, load_config
 from devenv.images.choice import standin_ref
+from devenv.images.identity import BASE_TAG
 from devenv.observe import MigrationFacts, Observation, PortFacts, observe_images
 from devenv.runtime.base import LABEL_RECIPE_HASH, ImageInfo, Observed
 from devenv.runtime.fake import FakeClients, FakeRuntime
@@ -43,17 +44,19 @@ def images_for(
     config: Config, identities: Mapping[str, str] | None = None
 ) -> tuple[dict[str, str], dict[str, ImageInfo | None]]:
     """Every stand-in image present, labelled with its identity (as observed, unless given)."""
-    identities = dict(identities) if identities else observe_images(config, FakeRuntime())[0]
-    found: dict[str, ImageInfo | None] = {}
+    known = dict(identities or observe_images(config, FakeRuntime()).identities)
+    found: dict[str, ImageInfo | None] = {
+        BASE_TAG: ImageInfo(f"sha256:{BASE_TAG}", (BASE_TAG,), {}, {})
+    }
     for svc in config.project.services:
-        if svc.standin is None or svc.name not in identities:
+        if svc.standin is None or svc.name not in known:
             continue
-        ref = standin_ref(svc.standin.image, svc.standin.recipe, identities[svc.name])
+        ref = standin_ref(svc.standin.image, svc.standin.recipe, known[svc.name])
         env = {"PG_MAJOR": "15"} if svc.name == "postgres" else {}
         found[ref] = ImageInfo(
-            f"sha256:{svc.name}", (ref,), {LABEL_RECIPE_HASH: identities[svc.name]}, env
+            f"sha256:{svc.name}", (ref,), {LABEL_RECIPE_HASH: known[svc.name]}, env
         )
-    return identities, found
+    return known, found
 
 
 def observation(

@@ -4,6 +4,7 @@ and extra environment reaches the backend container."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -57,13 +58,26 @@ def copies_target() -> Path:
     return target
 
 
+DEV_REPOSITORY, DEV_TAG = "devenv-standin/backend", "dev"
+
+
 @pytest.fixture
 def built_images(tmp_path: Path) -> Iterator[None]:
     """Backend images the test's copies produced (labelled with a path under tmp_path).
 
-    Request it before make_stack: it must clean up after the stacks' containers are gone."""
-    yield
+    Request it before make_stack: it must clean up after the stacks' containers are gone. A
+    copy of the whole repository builds its `backend/` as the reference backend, which moves
+    the shared `:dev` tag to that copy's image: the tag goes back where it was before the copy's
+    images are removed, so other tests (and the bench) still find the checkout's own build."""
     engine = _engine()
+    try:
+        dev: str | None = engine.images.get(f"{DEV_REPOSITORY}:{DEV_TAG}").id
+    except docker.errors.ImageNotFound:
+        dev = None
+    yield
+    if dev is not None:  # (unless the build it named was pruned meanwhile)
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            engine.images.get(dev).tag(DEV_REPOSITORY, DEV_TAG)
     for image in engine.images.list(filters={"label": LABEL_SOURCE_PATH}):
         if image.labels.get(LABEL_SOURCE_PATH, "").startswith(str(tmp_path.resolve())):
             engine.images.remove(image.id, force=True)
